@@ -1,0 +1,134 @@
+import { createHash } from 'node:crypto'
+import canonicalize from 'canonicalize'
+import { CountersignError } from './errors.js'
+import type { ActionSpec, BoundFile } from './types.js'
+
+const SHA256_HEX = /^[0-9a-f]{64}$/i
+
+/**
+ * Serializes a JSON value per RFC 8785 (JSON Canonicalization Scheme): keys
+ * sorted by UTF-16 code units, ECMAScript number formatting, minimal string
+ * escaping, no whitespace.
+ *
+ * Only JSON values are accepted. Object members whose value is `undefined` are
+ * left out and `undefined` array elements become `null`, exactly as
+ * `JSON.stringify` does, so a digest computed before sending a value equals
+ * the one computed from the body that arrives. Anything JSON cannot carry
+ * (NaN, Infinity, bigint, functions, symbols, lone surrogates, cycles, Maps,
+ * Dates and other non-plain objects) is refused rather than silently
+ * coerced, because two different values must never share a digest.
+ *
+ * @throws CountersignError `invalid_request` naming the offending path.
+ * @example
+ * canonicalJson({ b: 1, a: [4.50, 1e30] }) // '{"a":[4.5,1e+30],"b":1}'
+ */
+export function canonicalJson(value: unknown): string {
+  const data = toJsonData(value, '$', new Set())
+  let text: string | undefined
+  try {
+    text = canonicalize(data)
+  } catch (error) {
+    throw new CountersignError('invalid_request', `Value cannot be canonicalized: ${String(error)}.`)
+  }
+  if (text === undefined) {
+    throw new CountersignError('invalid_request', 'Value cannot be canonicalized: it has no JSON form.')
+  }
+  return text
+}
+
+/**
+ * The digest that approvals, grants and audit entries bind: lowercase hex
+ * SHA-256 of the canonical JSON of `{action, resource, environment, params}`.
+ * When files are bound (a Terraform plan, a script), their SHA-256 values,
+ * lowercased and sorted, are added under `files`; without files the key is
+ * absent, so the digest of a plain request stays the digest of those four keys.
+ *
+ * Other properties of `spec` (reason, context, ...) are ignored on purpose:
+ * they describe the request but are not what gets executed.
+ *
+ * @throws CountersignError `invalid_request` for params JSON cannot carry or a
+ *   bound file whose `sha256` is not 64 hex digits.
+ * @example
+ * canonicalDigest({ action: 'db.export', resource: 'orders', environment: 'prod', params: { limit: 10 } })
+ * // 64 lowercase hex characters
+ */
+export function canonicalDigest(spec: ActionSpec, boundFiles: BoundFile[] = []): string {
+  const files = boundFiles.map((file, index) => {
+    if (typeof file.sha256 !== 'string' || !SHA256_HEX.test(file.sha256)) {
+      throw new CountersignError(
+        'invalid_request',
+        `Bound file ${index} (${String(file.path)}) has sha256 ${JSON.stringify(file.sha256)}; expected 64 hexadecimal characters.`,
+        { index, path: file.path },
+      )
+    }
+    return file.sha256.toLowerCase()
+  })
+  // Plain string comparison sorts by UTF-16 code units, the same order RFC 8785 uses for keys.
+  files.sort()
+  const bound: Record<string, unknown> = {
+    action: spec.action,
+    resource: spec.resource,
+    environment: spec.environment,
+    params: spec.params,
+  }
+  if (files.length > 0) bound.files = files
+  return createHash('sha256').update(canonicalJson(bound), 'utf8').digest('hex')
+}
+
+/**
+ * Copies `value` into fresh plain data, checking every node. Canonicalizing the
+ * copy rather than the original means getters, holes in arrays and inherited
+ * members cannot make the text differ from what was checked.
+ */
+function toJsonData(value: unknown, path: string, ancestors: Set<object>): unknown {
+  switch (typeof value) {
+    case 'string':
+      if (hasLoneSurrogate(value)) refuse(path, 'is a string with a lone UTF-16 surrogate')
+      return value
+    case 'number':
+      if (!Number.isFinite(value)) refuse(path, `is ${String(value)}, which JSON cannot represent`)
+      return value
+    case 'boolean':
+      return value
+    case 'object':
+      break
+    default:
+      refuse(path, `is of type ${typeof value}, which JSON cannot represent`)
+  }
+  if (value === null) return null
+  if (ancestors.has(value)) refuse(path, 'refers back to itself')
+  ancestors.add(value)
+  let copy: unknown
+  if (Array.isArray(value)) {
+    // Array.from visits holes as undefined; like JSON.stringify, those become null.
+    copy = Array.from(value as unknown[], (element, index) =>
+      element === undefined ? null : toJsonData(element, `${path}[${index}]`, ancestors),
+    )
+  } else {
+    const prototype = Object.getPrototypeOf(value) as unknown
+    if (prototype !== Object.prototype && prototype !== null) {
+      refuse(path, 'is not a plain object (a Map, Date or class instance has no single JSON form)')
+    }
+    const members: Array<[string, unknown]> = []
+    for (const [key, member] of Object.entries(value)) {
+      if (hasLoneSurrogate(key)) refuse(`${path}.${key}`, 'has a key with a lone UTF-16 surrogate')
+      if (member !== undefined) members.push([key, toJsonData(member, `${path}.${key}`, ancestors)])
+    }
+    // fromEntries defines own properties, so a "__proto__" key stays an ordinary member.
+    copy = Object.fromEntries(members)
+  }
+  ancestors.delete(value)
+  return copy
+}
+
+function refuse(path: string, problem: string): never {
+  throw new CountersignError(
+    'invalid_request',
+    `Value at ${path} ${problem}; send only JSON values (finite numbers, strings, booleans, null, arrays, plain objects).`,
+    { path },
+  )
+}
+
+function hasLoneSurrogate(text: string): boolean {
+  return /\p{Surrogate}/u.test(text)
+}
