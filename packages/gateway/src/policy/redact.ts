@@ -1,0 +1,190 @@
+/**
+ * What a built-in detector found; shown to reviewers as `[redacted:<kind>]`.
+ */
+export type SecretKind =
+  | 'private_key'
+  | 'jwt'
+  | 'password'
+  | 'aws_access_key'
+  | 'github_token'
+  | 'slack_token'
+  | 'openai_key'
+  | 'card_number'
+  | 'email'
+
+interface Detector {
+  kind: SecretKind
+  pattern: RegExp
+  /** Replaces one match; `undefined` keeps the match as it is. */
+  replace?: (match: string, groups: string[]) => string | undefined
+}
+
+const marker = (kind: string): string => `[redacted:${kind}]`
+
+/*
+ * Order matters: whole private keys and JWTs go first so that their inner
+ * characters are not half-redacted by a narrower detector; connection-string
+ * passwords go before emails because `user:pw@host` looks like an address.
+ */
+const DETECTORS: readonly Detector[] = [
+  {
+    kind: 'private_key',
+    // A key cut off before its END line is still a key.
+    pattern: /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|$)/g,
+  },
+  {
+    kind: 'jwt',
+    pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]+/g,
+  },
+  {
+    kind: 'password',
+    pattern: /\b([a-z][a-z0-9+.-]*:\/\/)([^\s:/?#@[\]]*):([^\s@/?#]+)@/gi,
+    replace: (_match, [scheme = '', user = '', password = '']) =>
+      password.startsWith('[redacted:') ? undefined : `${scheme}${user}:${marker('password')}@`,
+  },
+  {
+    kind: 'aws_access_key',
+    pattern: /(?<![A-Za-z0-9])(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}(?![A-Za-z0-9])/g,
+  },
+  {
+    kind: 'github_token',
+    pattern: /(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})(?![A-Za-z0-9_])/g,
+  },
+  {
+    kind: 'slack_token',
+    pattern: /(?<![A-Za-z0-9-])xox[abposr]-[A-Za-z0-9-]{10,}/g,
+  },
+  {
+    kind: 'openai_key',
+    pattern: /(?<![A-Za-z0-9_-])sk-[A-Za-z0-9_-]{20,}/g,
+  },
+  {
+    kind: 'card_number',
+    // Issuer numbers start with 2-6; requiring that keeps 13-digit millisecond timestamps out.
+    pattern: /(?<![\d-])[2-6](?:[ -]?\d){12,18}(?![\d])/g,
+    replace: (match) => {
+      const digits = match.replace(/[ -]/g, '')
+      return digits.length >= 13 && digits.length <= 19 && passesLuhn(digits) ? marker('card_number') : undefined
+    },
+  },
+  {
+    kind: 'email',
+    pattern: /(?<![A-Za-z0-9._%+/-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b/g,
+  },
+]
+
+/** The Luhn checksum every payment card number satisfies. */
+export function passesLuhn(digits: string): boolean {
+  let sum = 0
+  let double = false
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let digit = digits.charCodeAt(i) - 48
+    if (double) {
+      digit *= 2
+      if (digit > 9) digit -= 9
+    }
+    sum += digit
+    double = !double
+  }
+  return sum % 10 === 0
+}
+
+/**
+ * Replaces every secret the built-in detectors recognise inside one string.
+ *
+ * @example
+ * redactString('postgres://app:hunter2@db:5432/app')
+ * // 'postgres://app:[redacted:password]@db:5432/app'
+ */
+export function redactString(text: string): string {
+  let out = text
+  for (const detector of DETECTORS) {
+    out = out.replace(detector.pattern, (match: string, ...rest: unknown[]) => {
+      if (detector.replace === undefined) return marker(detector.kind)
+      const groups = rest.filter((part): part is string => typeof part === 'string')
+      return detector.replace(match, groups) ?? match
+    })
+  }
+  return out
+}
+
+/*
+ * Values under these keys are credentials whatever they look like; the
+ * detectors above would miss a plain `hunter2`.
+ */
+const SECRET_KEYS = new Map<string, SecretKind | 'secret'>([
+  ['password', 'password'],
+  ['passwd', 'password'],
+  ['pwd', 'password'],
+  ['secret', 'secret'],
+  ['clientsecret', 'secret'],
+  ['apikey', 'secret'],
+  ['token', 'secret'],
+  ['accesstoken', 'secret'],
+  ['refreshtoken', 'secret'],
+  ['privatekey', 'private_key'],
+  ['authorization', 'secret'],
+])
+
+function secretKindOfKey(key: string): string | undefined {
+  return SECRET_KEYS.get(key.toLowerCase().replace(/[-_]/g, ''))
+}
+
+/**
+ * Returns a deep copy of `value` fit for reviewers and the audit log:
+ * - each policy path (`params.filter.email`, `params.users.*.ssn`) is replaced
+ *   by `[redacted:<path>]`; `*` matches any key or list index, and a named
+ *   segment that meets a list applies to every element;
+ * - every remaining string passes through the built-in detectors
+ *   (see {@link redactString});
+ * - string values under keys such as `password`, `token` or `api_key` are
+ *   replaced whole.
+ * Object keys are kept as they are. The input is never modified.
+ *
+ * @example
+ * redactValue({ params: { filter: { email: 'a@b.co' } } }, ['params.filter.email'])
+ * // { params: { filter: { email: '[redacted:params.filter.email]' } } }
+ */
+export function redactValue<T>(value: T, paths: readonly string[] = []): T {
+  let copy = scrub(value)
+  for (const path of paths) copy = redactPath(copy, path.split('.'), marker(path))
+  return copy as T
+}
+
+function scrub(value: unknown, key?: string): unknown {
+  if (typeof value === 'string') {
+    const kind = key === undefined ? undefined : secretKindOfKey(key)
+    return kind !== undefined && value !== '' ? marker(kind) : redactString(value)
+  }
+  if (Array.isArray(value)) return value.map((item) => scrub(item))
+  if (value !== null && typeof value === 'object') {
+    // fromEntries defines properties, so a `__proto__` key stays a plain key.
+    return Object.fromEntries(Object.entries(value).map(([entryKey, entry]) => [entryKey, scrub(entry, entryKey)]))
+  }
+  return value
+}
+
+function redactPath(value: unknown, segments: readonly string[], replacement: string): unknown {
+  const [segment, ...rest] = segments
+  if (segment === undefined) return replacement
+  if (Array.isArray(value)) {
+    const index = /^\d+$/.test(segment) ? Number(segment) : undefined
+    if (index !== undefined) {
+      if (index >= value.length) return value
+      const out = [...value]
+      out[index] = redactPath(value[index], rest, replacement)
+      return out
+    }
+    const applyTo = segment === '*' ? rest : segments
+    return value.map((item) => redactPath(item, applyTo, replacement))
+  }
+  if (value !== null && typeof value === 'object') {
+    const record = value as Record<string, unknown>
+    return Object.fromEntries(
+      Object.entries(record).map(([key, entry]) =>
+        segment === '*' || key === segment ? [key, redactPath(entry, rest, replacement)] : [key, entry],
+      ),
+    )
+  }
+  return value
+}
