@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto'
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import type { AuditEntry } from './audit-entry.js'
+import { GENESIS_HASH, canonicalJson, checkpointSigningInput, hashAuditEntry } from './audit-hash.js'
+
+const entry: Omit<AuditEntry, 'hash'> = {
+  seq: 1,
+  ts: 1_767_225_600_000,
+  type: 'request.created',
+  actor: { id: 'agent-7', kind: 'agent', via: 'api' },
+  request_id: 'req_1',
+  data: { action: 'db.export', params: { limit: 10, table: 'customers' } },
+  prev_hash: GENESIS_HASH,
+}
+
+describe('hashAuditEntry', () => {
+  it('starts the chain from sixty-four zeros', () => {
+    expect(GENESIS_HASH).toBe('0000000000000000000000000000000000000000000000000000000000000000')
+  })
+
+  it('hashes prev_hash followed by the RFC 8785 canonical JSON of every other field', () => {
+    const canonical =
+      '{"actor":{"id":"agent-7","kind":"agent","via":"api"},' +
+      '"data":{"action":"db.export","params":{"limit":10,"table":"customers"}},' +
+      `"prev_hash":"${GENESIS_HASH}","request_id":"req_1","seq":1,"ts":1767225600000,"type":"request.created"}`
+    const expected = createHash('sha256').update(GENESIS_HASH + canonical).digest('hex')
+    expect(hashAuditEntry(entry)).toBe(expected)
+  })
+
+  it('ignores the order in which object keys were written', () => {
+    const reordered = { ...entry, data: { params: { table: 'customers', limit: 10 }, action: 'db.export' } }
+    expect(hashAuditEntry(reordered)).toBe(hashAuditEntry(entry))
+  })
+
+  it('ignores a stale hash field passed along with the entry', () => {
+    expect(hashAuditEntry({ ...entry, hash: 'f'.repeat(64) } as AuditEntry)).toBe(hashAuditEntry(entry))
+  })
+
+  it('changes when any field changes', () => {
+    const base = hashAuditEntry(entry)
+    fc.assert(
+      fc.property(
+        fc.constantFrom('seq', 'ts', 'type', 'actor', 'request_id', 'data', 'prev_hash'),
+        fc.string({ minLength: 1 }),
+        (field, noise) => {
+          const changed = {
+            ...entry,
+            seq: field === 'seq' ? entry.seq + noise.length : entry.seq,
+            ts: field === 'ts' ? entry.ts + noise.length : entry.ts,
+            type: field === 'type' ? entry.type + noise : entry.type,
+            actor: field === 'actor' ? { ...entry.actor, via: entry.actor.via + noise } : entry.actor,
+            request_id: field === 'request_id' ? `${entry.request_id}${noise}` : entry.request_id,
+            data: field === 'data' ? { ...entry.data, extra: noise } : entry.data,
+            prev_hash: field === 'prev_hash' ? createHash('sha256').update(noise).digest('hex') : entry.prev_hash,
+          }
+          expect(hashAuditEntry(changed)).not.toBe(base)
+        },
+      ),
+    )
+  })
+
+  it('refuses values JSON cannot carry instead of hashing them ambiguously', () => {
+    expect(() => canonicalJson({ ratio: Number.NaN })).toThrow(Error)
+  })
+})
+
+describe('checkpointSigningInput', () => {
+  it('is the canonical JSON of size, head_hash and ts only', () => {
+    const input = checkpointSigningInput({ ts: 5, size: 3, head_hash: 'ab', signature: 'x', key_id: 'y' } as never)
+    expect(input.toString('utf8')).toBe('{"head_hash":"ab","size":3,"ts":5}')
+  })
+})

@@ -1,0 +1,38 @@
+import { createHash } from 'node:crypto'
+import canonicalize from 'canonicalize'
+import type { AuditCheckpoint, AuditEntry } from './audit-entry.js'
+
+/** The `prev_hash` of the first entry. */
+export const GENESIS_HASH = '0'.repeat(64)
+
+/**
+ * RFC 8785 canonical JSON. Throws a TypeError for values JSON cannot carry
+ * (NaN, Infinity), which would otherwise hash differently once stored.
+ */
+export function canonicalJson(value: unknown): string {
+  const text = canonicalize(value)
+  if (text === undefined) throw new TypeError('Cannot canonicalize undefined as JSON')
+  return text
+}
+
+/**
+ * The hash of an entry: SHA-256 hex of `prev_hash` followed by the canonical
+ * JSON of the entry without its `hash` (so `prev_hash` is covered twice, once
+ * as the chain link and once as a field).
+ *
+ * @example
+ * ```ts
+ * const hash = hashAuditEntry({ seq: 1, ts: 0, type: 'request.created', actor, request_id: 'r1', data: {}, prev_hash: GENESIS_HASH })
+ * ```
+ */
+export function hashAuditEntry(entry: Omit<AuditEntry, 'hash'>): string {
+  const { seq, ts, type, actor, request_id, data, prev_hash } = entry
+  const content = canonicalJson({ seq, ts, type, actor, request_id, data, prev_hash })
+  return createHash('sha256').update(prev_hash).update(content).digest('hex')
+}
+
+/** The exact bytes a checkpoint signature covers: canonical JSON of `{size, head_hash, ts}`. */
+export function checkpointSigningInput(checkpoint: Pick<AuditCheckpoint, 'size' | 'head_hash' | 'ts'>): Buffer {
+  const { size, head_hash, ts } = checkpoint
+  return Buffer.from(canonicalJson({ size, head_hash, ts }), 'utf8')
+}

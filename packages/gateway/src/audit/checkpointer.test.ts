@@ -1,0 +1,77 @@
+import { afterEach, beforeEach, expect, it } from 'vitest'
+import type { AuditEvent } from '../core/index.js'
+import type { Store } from '../store/index.js'
+import { describeEachBackend } from '../store/test-backends.js'
+import { appendAuditEvents } from './append-audit-events.js'
+import { loadAuditSigner, verifyCheckpointSignature } from './audit-signer.js'
+import { createCheckpointer, getLatestCheckpoint } from './checkpointer.js'
+
+const NOW = 1_767_225_600_000
+const signer = loadAuditSigner({
+  privateKeyPem:
+    '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g\n-----END PRIVATE KEY-----\n',
+})
+
+function events(count: number): AuditEvent[] {
+  return Array.from({ length: count }, (_, n) => ({ type: 'test.event', actor: { id: 'system', kind: 'system', via: 'scheduler' }, data: { n } }))
+}
+
+describeEachBackend('createCheckpointer', (backend) => {
+  let store: Store
+
+  beforeEach(async () => {
+    store = await backend.open()
+  })
+
+  afterEach(async () => {
+    await store.close()
+  })
+
+  const appendThenMaybe = (checkpointer: ReturnType<typeof createCheckpointer>, count: number, now: number) =>
+    store.db.transaction().execute(async (trx) => {
+      await appendAuditEvents(trx, events(count), now)
+      return checkpointer.maybeCheckpoint(trx, now)
+    })
+
+  it('writes a checkpoint once everyEntries new entries have accumulated', async () => {
+    const checkpointer = createCheckpointer(signer, { everyEntries: 10, everyMs: 3_600_000 })
+    expect(await appendThenMaybe(checkpointer, 9, NOW)).toBeUndefined()
+    const checkpoint = await appendThenMaybe(checkpointer, 2, NOW + 1)
+    const head = await store.db.selectFrom('audit_entries').select('hash').where('seq', '=', 11).executeTakeFirstOrThrow()
+    expect(checkpoint).toMatchObject({ size: 11, head_hash: head.hash, ts: NOW + 1, key_id: signer.keyId })
+    expect(verifyCheckpointSignature(checkpoint!, signer.publicKey)).toBe(true)
+    expect(await getLatestCheckpoint(store.db)).toEqual(checkpoint)
+    expect(await appendThenMaybe(checkpointer, 9, NOW + 2)).toBeUndefined()
+    expect(await appendThenMaybe(checkpointer, 1, NOW + 3)).toMatchObject({ size: 21 })
+  })
+
+  it('writes a checkpoint once everyMs has passed since the last one and an entry is new', async () => {
+    const checkpointer = createCheckpointer(signer, { everyEntries: 1000, everyMs: 60_000 })
+    expect(await appendThenMaybe(checkpointer, 1, NOW)).toBeUndefined()
+    expect(await appendThenMaybe(checkpointer, 1, NOW + 59_999)).toBeUndefined()
+    expect(await appendThenMaybe(checkpointer, 1, NOW + 60_000)).toMatchObject({ size: 3, ts: NOW + 60_000 })
+    expect(await appendThenMaybe(checkpointer, 1, NOW + 60_001)).toBeUndefined()
+    expect(await appendThenMaybe(checkpointer, 1, NOW + 120_000)).toMatchObject({ size: 5 })
+  })
+
+  it('writes no checkpoint when no entry is new, however much time has passed', async () => {
+    const checkpointer = createCheckpointer(signer, { everyEntries: 1, everyMs: 1 })
+    expect(await store.db.transaction().execute((trx) => checkpointer.maybeCheckpoint(trx, NOW))).toBeUndefined()
+    await appendThenMaybe(checkpointer, 1, NOW)
+    expect(await store.db.transaction().execute((trx) => checkpointer.maybeCheckpoint(trx, NOW + 3_600_000))).toBeUndefined()
+    expect(await store.db.selectFrom('checkpoints').select('size').execute()).toEqual([{ size: 1 }])
+  })
+
+  it('checkpoints the current head on demand unless the latest checkpoint already covers it', async () => {
+    const checkpointer = createCheckpointer(signer)
+    expect(await checkpointer.checkpointNow(store, NOW)).toBeUndefined()
+    await appendThenMaybe(checkpointer, 3, NOW)
+    expect(await checkpointer.checkpointNow(store, NOW + 5)).toMatchObject({ size: 3, ts: NOW + 5 })
+    expect(await checkpointer.checkpointNow(store, NOW + 6)).toBeUndefined()
+  })
+
+  it('refuses a policy that could never or always fire', () => {
+    expect(() => createCheckpointer(signer, { everyEntries: 0 })).toThrow(TypeError)
+    expect(() => createCheckpointer(signer, { everyMs: -1 })).toThrow(TypeError)
+  })
+})

@@ -1,0 +1,7 @@
+export { openStore } from './open-store.js'
+export type { Store, StoreOptions } from './open-store.js'
+export type { StoreDialect } from './store-backend.js'
+export { dialectOf } from './dialect-of.js'
+export { isUniqueViolation } from './unique-violation.js'
+export { SQLITE_FILE_NAME } from './sqlite/sqlite-backend.js'
+export type * from './schema.js'
