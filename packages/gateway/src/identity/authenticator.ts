@@ -1,0 +1,87 @@
+import { decodeJwt } from 'jose'
+import { CountersignError, isCountersignError } from '../core/index.js'
+import type { Principal } from '../core/index.js'
+import { API_KEY_PREFIX } from './api-key.js'
+import type { JwtVerifier } from './jwt-verifier.js'
+
+/** The part of {@link ApiKeyRepository} the authenticator needs. */
+export interface ApiKeyAuthentication {
+  authenticate(token: string, now: number): Promise<Principal>
+}
+
+export interface AuthenticatorOptions {
+  /** Checks `cs_...` API keys; without it every API key is refused. */
+  apiKeys?: ApiKeyAuthentication
+  /** One verifier per trusted JWT issuer (OIDC providers, GitHub Actions). */
+  jwtVerifiers?: JwtVerifier[]
+}
+
+// RFC 6750 section 2.1: `Bearer` (any case), then a b64token.
+const BEARER_PATTERN = /^bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
+
+/**
+ * Turns an `Authorization` header into the principal making the call, or
+ * refuses with `unauthenticated`. There is no anonymous principal and no
+ * fallback: whatever cannot be verified is refused.
+ *
+ * `cs_` tokens are API keys. Anything else must be a JWT from a configured
+ * issuer; its `iss` is read before verification only to pick the verifier,
+ * which then checks `iss` again along with everything else.
+ *
+ * @example
+ * const authenticator = new Authenticator({
+ *   apiKeys: new ApiKeyRepository(db),
+ *   jwtVerifiers: [createOidcVerifier({ issuer, audience }), createGitHubActionsVerifier({ audience })],
+ * })
+ * const principal = await authenticator.authenticate(request.headers.authorization, Date.now())
+ */
+export class Authenticator {
+  readonly #apiKeys: ApiKeyAuthentication | undefined
+  readonly #verifiers = new Map<string, JwtVerifier>()
+
+  constructor(options: AuthenticatorOptions) {
+    this.#apiKeys = options.apiKeys
+    for (const verifier of options.jwtVerifiers ?? []) {
+      if (verifier.issuer === '') throw new TypeError('A token verifier needs an issuer')
+      if (this.#verifiers.has(verifier.issuer)) {
+        throw new TypeError(`Two token verifiers are configured for issuer ${verifier.issuer}`)
+      }
+      this.#verifiers.set(verifier.issuer, verifier)
+    }
+  }
+
+  /** Resolves to the caller's principal, or rejects with `unauthenticated`. */
+  async authenticate(authorizationHeader: string | undefined, now: number): Promise<Principal> {
+    if (authorizationHeader === undefined || authorizationHeader.trim() === '') {
+      throw new CountersignError('unauthenticated', 'Missing Authorization header; send "Authorization: Bearer <token>".')
+    }
+    const token = BEARER_PATTERN.exec(authorizationHeader)?.[1]
+    if (token === undefined) {
+      throw new CountersignError('unauthenticated', 'Malformed Authorization header; send "Authorization: Bearer <token>".')
+    }
+    if (token.startsWith(API_KEY_PREFIX)) {
+      if (this.#apiKeys === undefined) throw new CountersignError('unauthenticated', 'Unknown or revoked API key.')
+      return this.#apiKeys.authenticate(token, now)
+    }
+    const verifier = this.#verifiers.get(unverifiedIssuer(token))
+    if (verifier === undefined) {
+      throw new CountersignError('unauthenticated', 'Bearer token refused: it is not an API key or a token from a trusted issuer.')
+    }
+    try {
+      return await verifier.verify(token, now)
+    } catch (error) {
+      if (isCountersignError(error) && error.code === 'unauthenticated') throw error
+      throw new CountersignError('unauthenticated', 'Bearer token refused: it could not be verified.')
+    }
+  }
+}
+
+/** The `iss` of an unverified JWT, for routing only; '' when there is none. */
+function unverifiedIssuer(token: string): string {
+  try {
+    const { iss } = decodeJwt(token)
+    return typeof iss === 'string' ? iss : ''
+  } catch {
+    return ''
+  }
+}
