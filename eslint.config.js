@@ -11,7 +11,7 @@ export default tseslint.config(
         process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly',
         clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly',
         fetch: 'readonly', AbortController: 'readonly', AbortSignal: 'readonly', Buffer: 'readonly',
-        TextEncoder: 'readonly', TextDecoder: 'readonly', structuredClone: 'readonly',
+        TextEncoder: 'readonly', TextDecoder: 'readonly', structuredClone: 'readonly', performance: 'readonly',
         Response: 'readonly', Request: 'readonly', Headers: 'readonly',
       },
     },

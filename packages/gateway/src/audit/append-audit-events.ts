@@ -4,7 +4,8 @@ import type { AuditEvent } from '../core/index.js'
 import { dialectOf } from '../store/index.js'
 import type { Database } from '../store/index.js'
 import type { AuditEntry } from './audit-entry.js'
-import { GENESIS_HASH, canonicalJson, hashAuditEntry } from './audit-hash.js'
+import { canonicalJson } from '../core/index.js'
+import { GENESIS_HASH, hashAuditEntry } from './audit-hash.js'
 
 /** First key of the two-key advisory lock that serializes appends ("CSAU"). */
 const AUDIT_LOCK_CLASS = 0x43534155

@@ -1,19 +1,9 @@
 import { createHash } from 'node:crypto'
-import canonicalize from 'canonicalize'
+import { canonicalJson } from '../core/index.js'
 import type { AuditCheckpoint, AuditEntry } from './audit-entry.js'
 
 /** The `prev_hash` of the first entry. */
 export const GENESIS_HASH = '0'.repeat(64)
-
-/**
- * RFC 8785 canonical JSON. Throws a TypeError for values JSON cannot carry
- * (NaN, Infinity), which would otherwise hash differently once stored.
- */
-export function canonicalJson(value: unknown): string {
-  const text = canonicalize(value)
-  if (text === undefined) throw new TypeError('Cannot canonicalize undefined as JSON')
-  return text
-}
 
 /**
  * The hash of an entry: SHA-256 hex of `prev_hash` followed by the canonical

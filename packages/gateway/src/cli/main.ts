@@ -1,0 +1,39 @@
+import { Command } from 'commander'
+import { registerAuditCommands } from './audit-commands.js'
+import { registerInitCommand } from './init-command.js'
+import { registerKeysCommands } from './keys-commands.js'
+import { registerPolicyCommands } from './policy-commands.js'
+import { registerRequestCommands } from './request-commands.js'
+import { registerRunCommand } from './run-command.js'
+import { registerServeCommand } from './serve-command.js'
+
+/** Builds the `countersign` command tree. */
+export function buildProgram(): Command {
+  const program = new Command('countersign')
+    .description('Action-level approvals for AI agents and pipelines')
+    .version('0.1.0')
+    .showHelpAfterError()
+    // Set before the subcommands are added: commander copies it into each one as it is created.
+    .exitOverride()
+  registerServeCommand(program)
+  registerInitCommand(program)
+  registerKeysCommands(program)
+  registerRequestCommands(program)
+  registerRunCommand(program)
+  registerPolicyCommands(program)
+  registerAuditCommands(program)
+  return program
+}
+
+/** Runs the CLI and resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram()
+  try {
+    await program.parseAsync(argv)
+    return typeof process.exitCode === 'number' ? process.exitCode : 0
+  } catch (error) {
+    const code = (error as { exitCode?: unknown }).exitCode
+    if (typeof code === 'number') return code
+    throw error
+  }
+}

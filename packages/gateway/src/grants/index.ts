@@ -1,0 +1,1 @@
+export { type GrantClaims, GrantSigner } from './grant-signer.js'

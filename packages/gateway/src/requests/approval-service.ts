@@ -1,0 +1,359 @@
+import { randomBytes } from 'node:crypto'
+import type { Transaction } from 'kysely'
+import {
+  type ActionRequestInput,
+  type AuditEvent,
+  canonicalDigest,
+  CountersignError,
+  isCountersignError,
+  type LifecycleEvent,
+  openRequest,
+  type Principal,
+  type RequestResult,
+  type RequestState,
+  type Transition,
+  transition,
+  type VoteInput,
+} from '../core/index.js'
+import type { GrantSigner } from '../grants/index.js'
+import { type CompiledPolicy, evaluate, type Evaluation, reviewSettingsOf } from '../policy/index.js'
+import type { Database, Store } from '../store/index.js'
+import { listRequestIds, type RequestRecord, requestRepository } from './request-repository.js'
+
+/** Appends audit events inside the caller's transaction and returns the last sequence number written. */
+export interface AuditAppender {
+  append(trx: Transaction<Database>, events: AuditEvent[], now: number): Promise<number>
+}
+
+/** Told after a change has committed, so waiters read the new state. */
+export interface ChangeListener {
+  requestChanged(change: { requestId: string; seq: number; before?: RequestState; after: RequestState; effect?: string }): void
+}
+
+export interface ApprovalServiceOptions {
+  store: Store
+  policy: () => CompiledPolicy
+  grants: GrantSigner
+  audit: AuditAppender
+  listener: ChangeListener
+  now: () => number
+  /** Grant lifetime. */
+  grantTtlMs: number
+}
+
+/** The outcome of a request submission: the request, and whether this call created it. */
+export interface Submission {
+  record: RequestRecord
+  created: boolean
+  evaluation?: Evaluation
+}
+
+/** A redemption: what the redeemer may now run, exactly once. */
+export interface Redemption {
+  requestId: string
+  jti: string
+  digest: string
+  action: string
+  resource: string
+  environment: string
+  params: Record<string, unknown>
+  redeemedAt: number
+}
+
+const newRequestId = (): string => `req_${randomBytes(12).toString('hex')}`
+const newGrantId = (): string => `grt_${randomBytes(12).toString('hex')}`
+
+/**
+ * Applies decisions to requests: evaluates policy, records versions, votes and
+ * grants, and appends the audit events of each change in the same
+ * transaction. Refusals concerning a request are audited too, and change
+ * nothing else.
+ */
+export class ApprovalService {
+  readonly #options: ApprovalServiceOptions
+
+  constructor(options: ApprovalServiceOptions) {
+    this.#options = options
+  }
+
+  /** Submits a request: policy decides, and retries with the same key or digest return the first request. */
+  async submit(requester: Principal, input: ActionRequestInput, via: string): Promise<Submission> {
+    const { store, now: clock } = this.#options
+    const now = clock()
+    const digest = canonicalDigest(
+      { action: input.action, resource: input.resource, environment: input.environment, params: input.params },
+      input.bind ?? [],
+    )
+    const existing = await this.#findExisting(requester, input, digest)
+    if (existing) return { record: existing, created: false }
+
+    const policy = this.#options.policy()
+    const evaluation = evaluate(policy, input, requester, now)
+    const opened = openRequest(
+      {
+        id: newRequestId(),
+        requester,
+        input,
+        effect: evaluation.effect,
+        via,
+        ...(evaluation.review ? { review: reviewSettingsOf(evaluation.review) } : {}),
+      },
+      now,
+    )
+    const decided = this.#withGrant(opened, now)
+    const created = decided.auditEvents[0]
+    if (created) {
+      created.data.params = evaluation.redacted.params
+      created.data.reason = input.reason ?? null
+      created.data.matchedRules = evaluation.matchedRules
+      created.data.risk = evaluation.risk
+      created.data.policySha256 = evaluation.policySha256
+    }
+    const record: RequestRecord = {
+      state: decided.state,
+      effect: evaluation.effect,
+      reason: input.reason ?? null,
+      context: evaluation.redacted.context,
+      decision: {
+        matchedRules: evaluation.matchedRules,
+        risk: evaluation.risk,
+        explain: evaluation.explain,
+        policySha256: evaluation.policySha256,
+      },
+      idempotencyKey: input.idempotencyKey ?? null,
+      redactedParams: new Map([[1, evaluation.redacted.params]]),
+    }
+    try {
+      const seq = await store.db.transaction().execute(async (trx) => {
+        await requestRepository.insert(trx, record)
+        return this.#options.audit.append(trx, decided.auditEvents, now)
+      })
+      this.#options.listener.requestChanged({ requestId: record.state.id, seq, after: record.state, effect: evaluation.effect })
+      return { record, created: true, evaluation }
+    } catch (error) {
+      // Two identical submissions raced: the idempotency key's unique constraint let one through.
+      if (input.idempotencyKey !== undefined) {
+        const winner = await this.#findExisting(requester, input, digest)
+        if (winner) return { record: winner, created: false }
+      }
+      throw error
+    }
+  }
+
+  /** Loads a request the caller may see: humans see every request, agents and services only their own. */
+  async get(viewer: Principal, id: string): Promise<RequestRecord> {
+    const record = await this.#options.store.db.transaction().execute((trx) => requestRepository.load(trx, id, { lock: false }))
+    if (!record || !canSee(viewer, record.state)) {
+      throw new CountersignError('not_found', `No request ${id} that you may see; check the id.`, { id })
+    }
+    return record
+  }
+
+  /** One page of the requests the viewer may see, newest first. */
+  async list(
+    viewer: Principal,
+    filter: { status?: string; action?: string; mine: boolean; limit: number; cursor?: string },
+  ): Promise<{ records: RequestRecord[]; nextCursor: string | null }> {
+    const cursor = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor)
+    // Agents and services only ever see their own requests.
+    const ownOnly = filter.mine || viewer.kind !== 'human'
+    return this.#options.store.db.transaction().execute(async (trx) => {
+      const ids = await listRequestIds(trx, {
+        ...(filter.status !== undefined ? { status: filter.status } : {}),
+        ...(filter.action !== undefined ? { action: filter.action } : {}),
+        ...(ownOnly ? { requesterId: viewer.id } : {}),
+        limit: filter.limit,
+        ...(cursor !== undefined ? { cursor } : {}),
+      })
+      const records: RequestRecord[] = []
+      for (const id of ids) {
+        const record = await requestRepository.load(trx, id, { lock: false })
+        if (record) records.push(record)
+      }
+      const last = records.at(-1)
+      const nextCursor =
+        records.length === filter.limit && last
+          ? Buffer.from(JSON.stringify({ c: last.state.createdAt, i: last.state.id })).toString('base64url')
+          : null
+      return { records, nextCursor }
+    })
+  }
+
+  /** How many requests wait for review (for the pending gauge). */
+  async countPending(): Promise<number> {
+    const row = await this.#options.store.db
+      .selectFrom('requests')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '=', 'pending')
+      .executeTakeFirst()
+    return Number(row?.n ?? 0)
+  }
+
+  /** Casts a vote (approve or deny, optionally with edited params). */
+  vote(voter: Principal, id: string, vote: VoteInput, via: string): Promise<RequestRecord> {
+    return this.#change(id, { principal: voter, via, refusal: 'vote.refused' }, (record) => {
+      const event: LifecycleEvent = { type: 'vote', voter, via, decision: vote.decision }
+      if (vote.reason !== undefined) event.reason = vote.reason
+      if (vote.editParams !== undefined) event.editParams = vote.editParams
+      return transition(record.state, event, this.#options.now())
+    })
+  }
+
+  /** Cancels a pending request; only its requester may. */
+  cancel(by: Principal, id: string, reason: string | undefined, via: string): Promise<RequestRecord> {
+    return this.#change(id, { principal: by, via, refusal: 'cancel.refused' }, (record) =>
+      transition(record.state, { type: 'cancel', by, via, ...(reason !== undefined ? { reason } : {}) }, this.#options.now()),
+    )
+  }
+
+  /** Records how the approved action went; only the requester may, once, after redeeming. */
+  reportResult(by: Principal, id: string, result: RequestResult, via: string): Promise<RequestRecord> {
+    return this.#change(id, { principal: by, via, refusal: 'result.refused' }, (record) =>
+      transition(record.state, { type: 'result', by, via, ...result }, this.#options.now()),
+    )
+  }
+
+  /**
+   * Redeems a grant exactly once for the action whose digest it carries. The
+   * token's signature and expiry are checked first; then, under the request's
+   * lock, its single use and its digest.
+   */
+  async redeem(by: Principal, token: string, digest: string, via: string): Promise<Redemption> {
+    const now = this.#options.now()
+    const claims = await this.#options.grants.verify(token, now)
+    if (claims.dig !== digest) {
+      const mismatch = new CountersignError(
+        'digest_mismatch',
+        'The digest does not match the action this grant approved; run exactly the approved action.',
+        { expected: claims.dig, received: digest },
+      )
+      await this.#auditRefusal(claims.rid, by, 'grant.refused', mismatch, via)
+      throw mismatch
+    }
+    const record = await this.#change(claims.rid, { principal: by, via, refusal: 'grant.refused' }, (current) =>
+      transition(current.state, { type: 'grant_redeemed', jti: claims.jti, digest, by, via }, now),
+    )
+    const { state } = record
+    const version = state.versions.find((v) => v.version === state.currentVersion)
+    return {
+      requestId: state.id,
+      jti: claims.jti,
+      digest: state.digest,
+      action: state.action,
+      resource: state.resource,
+      environment: state.environment,
+      params: version?.params ?? {},
+      redeemedAt: state.grant?.redeemedAt ?? now,
+    }
+  }
+
+  /** Applies a timer event (expire, escalate, grant expiry) as the gateway itself. */
+  fire(id: string, event: Extract<LifecycleEvent, { type: 'expire' | 'escalate' | 'grant_expired' }>): Promise<RequestRecord> {
+    return this.#change(id, undefined, (record) => transition(record.state, event, this.#options.now()))
+  }
+
+  async #findExisting(requester: Principal, input: ActionRequestInput, digest: string): Promise<RequestRecord | undefined> {
+    return this.#options.store.db.transaction().execute(async (trx) => {
+      const id = input.idempotencyKey !== undefined
+        ? await requestRepository.findByIdempotencyKey(trx, requester.id, input.idempotencyKey)
+        : await requestRepository.findPendingByDigest(trx, requester.id, digest)
+      if (id === undefined) return undefined
+      const record = await requestRepository.load(trx, id, { lock: false })
+      if (!record) return undefined
+      if (input.idempotencyKey !== undefined && record.state.versions[0]?.digest !== digest) {
+        throw new CountersignError(
+          'idempotency_conflict',
+          `The idempotency key "${input.idempotencyKey}" was already used for a different action; use a new key.`,
+          { requestId: id },
+        )
+      }
+      return record
+    })
+  }
+
+  async #change(
+    id: string,
+    actor: { principal: Principal; via: string; refusal: string } | undefined,
+    apply: (record: RequestRecord) => Transition,
+  ): Promise<RequestRecord> {
+    const now = this.#options.now()
+    let outcome: { record: RequestRecord; before: RequestState; seq: number }
+    try {
+      outcome = await this.#options.store.db.transaction().execute(async (trx) => {
+        const record = await requestRepository.load(trx, id, { lock: true })
+        if (!record) throw new CountersignError('not_found', `No request ${id}; check the id.`, { id })
+        const changed = this.#withGrant(apply(record), now)
+        const redacted = new Map(record.redactedParams)
+        for (const version of changed.state.versions) {
+          if (!redacted.has(version.version)) redacted.set(version.version, this.#redactParams(changed.state, version.params, now))
+        }
+        for (const event of changed.auditEvents) {
+          if (event.type === 'request.edited') event.data.params = redacted.get(changed.state.currentVersion) ?? {}
+        }
+        await requestRepository.update(trx, record.state, changed.state, redacted)
+        const seq = await this.#options.audit.append(trx, changed.auditEvents, now)
+        return { record: { ...record, state: changed.state, redactedParams: redacted }, before: record.state, seq }
+      })
+    } catch (error) {
+      if (actor && isCountersignError(error) && error.code !== 'not_found') {
+        await this.#auditRefusal(id, actor.principal, actor.refusal, error, actor.via)
+      }
+      throw error
+    }
+    this.#options.listener.requestChanged({ requestId: id, seq: outcome.seq, before: outcome.before, after: outcome.record.state })
+    return outcome.record
+  }
+
+  /** Every approval, by policy or by people, comes with its single-use grant. */
+  #withGrant(changed: Transition, now: number): Transition {
+    if (changed.state.status !== 'approved' || changed.state.grant) return changed
+    const issued = transition(changed.state, { type: 'grant_issued', jti: newGrantId(), expiresAt: now + this.#options.grantTtlMs }, now)
+    return { state: issued.state, auditEvents: [...changed.auditEvents, ...issued.auditEvents] }
+  }
+
+  #redactParams(state: RequestState, params: Record<string, unknown>, now: number): Record<string, unknown> {
+    const input = { action: state.action, resource: state.resource, environment: state.environment, params }
+    return evaluate(this.#options.policy(), input, state.requester, now).redacted.params
+  }
+
+  async #auditRefusal(id: string, actor: Principal, type: string, error: CountersignError, via: string): Promise<void> {
+    const now = this.#options.now()
+    const { store, audit } = this.#options
+    await store.db.transaction().execute(async (trx) => {
+      const exists = await trx.selectFrom('requests').select('id').where('id', '=', id).executeTakeFirst()
+      if (!exists) return
+      await audit.append(
+        trx,
+        [{ type, actor: { id: actor.id, kind: actor.kind, via }, requestId: id, data: { code: error.code } }],
+        now,
+      )
+    })
+  }
+}
+
+/** Humans review, so they see every request (redacted); agents and services see only their own. */
+export function canSee(viewer: Principal, state: RequestState): boolean {
+  return viewer.kind === 'human' || viewer.id === state.requester.id
+}
+
+/** True when `viewer` could vote on the request now (ignoring reason and fresh-auth requirements). */
+export function canReview(viewer: Principal, state: RequestState, now: number): boolean {
+  if (state.status !== 'pending' || !state.review) return false
+  try {
+    transition(state, { type: 'vote', voter: viewer, via: 'api', decision: 'approve', reason: 'eligibility check' }, now)
+    return true
+  } catch (error) {
+    return isCountersignError(error) && error.code === 'fresh_auth_required'
+  }
+}
+
+
+function decodeCursor(cursor: string): { createdAt: number; id: string } {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { c?: unknown; i?: unknown }
+    if (typeof value.c === 'number' && typeof value.i === 'string') return { createdAt: value.c, id: value.i }
+  } catch {
+    // falls through to the refusal below
+  }
+  throw new CountersignError('invalid_request', 'The cursor is not one this gateway issued; start again without it.', { cursor })
+}

@@ -1,0 +1,5 @@
+export { ApprovalService, canReview, canSee } from './approval-service.js'
+export type { ApprovalServiceOptions, AuditAppender, ChangeListener, Redemption, Submission } from './approval-service.js'
+export type { RequestRecord } from './request-repository.js'
+export { toRequestView } from './request-view.js'
+export { ReviewScheduler } from './review-scheduler.js'

@@ -1,0 +1,340 @@
+import type { Selectable, Transaction } from 'kysely'
+import {
+  CountersignError,
+  type GrantState,
+  type Principal,
+  type RecordedVote,
+  type RequestState,
+  type RequestStatus,
+  type RequestVersion,
+} from '../core/index.js'
+import {
+  type Database,
+  dialectOf,
+  isUniqueViolation,
+  type RequestsTable,
+} from '../store/index.js'
+
+/** What a request row holds beyond the lifecycle state: the decision and what the reviewer is shown. */
+export interface RequestRecord {
+  state: RequestState
+  effect: string
+  reason: string | null
+  /** Redacted when stored. */
+  context: Record<string, unknown>
+  decision: StoredDecision
+  idempotencyKey: string | null
+  /** Redacted params per version. */
+  redactedParams: Map<number, Record<string, unknown>>
+}
+
+export interface StoredDecision {
+  matchedRules: Array<{ name: string; effect: string }>
+  risk: number
+  explain: string[]
+  policySha256: string
+}
+
+type RequestRow = Selectable<RequestsTable>
+
+const json = (value: unknown): string => JSON.stringify(value)
+const parse = <T>(text: string): T => JSON.parse(text) as T
+
+/**
+ * Reads and writes requests with their versions, votes and grant. Every method
+ * takes the caller's transaction: a state change and its audit entries commit
+ * together or not at all.
+ */
+export const requestRepository = {
+  /** Loads a request, locking its row on PostgreSQL so concurrent votes and redemptions serialize. */
+  async load(trx: Transaction<Database>, id: string, options: { lock: boolean }): Promise<RequestRecord | undefined> {
+    let query = trx.selectFrom('requests').selectAll().where('id', '=', id)
+    if (options.lock && dialectOf(trx) === 'postgres') query = query.forUpdate()
+    const row = await query.executeTakeFirst()
+    if (!row) return undefined
+    const [versions, votes, grant] = await Promise.all([
+      trx.selectFrom('request_versions').selectAll().where('request_id', '=', id).orderBy('version').execute(),
+      trx.selectFrom('votes').selectAll().where('request_id', '=', id).orderBy('created_at').execute(),
+      trx.selectFrom('grants').selectAll().where('request_id', '=', id).executeTakeFirst(),
+    ])
+    const state = stateFromRows(row, versions, votes, grant)
+    return {
+      state,
+      effect: row.effect,
+      reason: row.reason,
+      context: parse(row.context),
+      decision: parse(row.decision),
+      idempotencyKey: row.idempotency_key,
+      redactedParams: new Map(versions.map((v) => [v.version, parse<Record<string, unknown>>(v.redacted_params)])),
+    }
+  },
+
+  /** Inserts a new request (version 1, and its grant when the policy allowed it). */
+  async insert(trx: Transaction<Database>, record: RequestRecord): Promise<void> {
+    const { state } = record
+    await trx
+      .insertInto('requests')
+      .values({
+        id: state.id,
+        requester_id: state.requester.id,
+        requester_kind: state.requester.kind,
+        requester: json(state.requester),
+        on_behalf_of_id: state.onBehalfOf?.id ?? null,
+        on_behalf_of_verified: state.onBehalfOf?.verified ? 1 : 0,
+        action: state.action,
+        resource: state.resource,
+        environment: state.environment,
+        reason: record.reason,
+        context: json(record.context),
+        bind: json(state.bind),
+        idempotency_key: record.idempotencyKey,
+        current_version: state.currentVersion,
+        digest: state.digest,
+        status: state.status,
+        effect: record.effect,
+        decision: json(record.decision),
+        review: state.review ? json(state.review) : null,
+        created_at: state.createdAt,
+        updated_at: state.updatedAt,
+        deadline_at: state.deadlineAt ?? null,
+        escalate_at: state.escalateAt ?? null,
+        escalated_at: state.escalatedAt ?? null,
+        decided_at: state.decidedAt ?? null,
+        result: state.result ? json(state.result) : null,
+      })
+      .execute()
+    if (record.idempotencyKey !== null) {
+      await trx
+        .insertInto('idempotency_keys')
+        .values({ requester_id: state.requester.id, key: record.idempotencyKey, request_id: state.id, created_at: state.createdAt })
+        .execute()
+    }
+    await insertNewRows(trx, undefined, state, record.redactedParams)
+  },
+
+  /** Writes what changed between `before` and `after`. */
+  async update(
+    trx: Transaction<Database>,
+    before: RequestState,
+    after: RequestState,
+    redactedParams: Map<number, Record<string, unknown>>,
+  ): Promise<void> {
+    const result = await trx
+      .updateTable('requests')
+      .set({
+        current_version: after.currentVersion,
+        digest: after.digest,
+        status: after.status,
+        updated_at: after.updatedAt,
+        deadline_at: after.deadlineAt ?? null,
+        escalate_at: after.escalateAt ?? null,
+        escalated_at: after.escalatedAt ?? null,
+        decided_at: after.decidedAt ?? null,
+        result: after.result ? json(after.result) : null,
+      })
+      .where('id', '=', after.id)
+      // Guards against a writer that did not hold the lock: the row must still be as it was read.
+      .where('status', '=', before.status)
+      .where('updated_at', '=', before.updatedAt)
+      .executeTakeFirst()
+    if (result.numUpdatedRows !== 1n) {
+      throw new CountersignError('invalid_transition', 'The request changed while this change was being made; retry.', {
+        requestId: after.id,
+      })
+    }
+    await insertNewRows(trx, before, after, redactedParams)
+  },
+
+  /** The request a requester already made under an idempotency key, if any. */
+  async findByIdempotencyKey(trx: Transaction<Database>, requesterId: string, key: string): Promise<string | undefined> {
+    const row = await trx
+      .selectFrom('idempotency_keys')
+      .select('request_id')
+      .where('requester_id', '=', requesterId)
+      .where('key', '=', key)
+      .executeTakeFirst()
+    return row?.request_id
+  },
+
+  /** A pending request by the same requester for the same digest, so retries never duplicate. */
+  async findPendingByDigest(trx: Transaction<Database>, requesterId: string, digest: string): Promise<string | undefined> {
+    const row = await trx
+      .selectFrom('requests')
+      .select('id')
+      .where('requester_id', '=', requesterId)
+      .where('digest', '=', digest)
+      .where('status', '=', 'pending')
+      .executeTakeFirst()
+    return row?.id
+  },
+}
+
+async function insertNewRows(
+  trx: Transaction<Database>,
+  before: RequestState | undefined,
+  after: RequestState,
+  redactedParams: Map<number, Record<string, unknown>>,
+): Promise<void> {
+  const knownVersions = new Set(before?.versions.map((v) => v.version) ?? [])
+  const newVersions = after.versions.filter((v) => !knownVersions.has(v.version))
+  if (newVersions.length > 0) {
+    await trx
+      .insertInto('request_versions')
+      .values(
+        newVersions.map((v) => ({
+          request_id: after.id,
+          version: v.version,
+          params: json(v.params),
+          redacted_params: json(redactedParams.get(v.version) ?? {}),
+          digest: v.digest,
+          created_at: v.createdAt,
+          created_by: v.createdBy,
+        })),
+      )
+      .execute()
+  }
+  const knownVotes = new Set(before?.votes.map(voteKey) ?? [])
+  const newVotes = after.votes.filter((vote) => !knownVotes.has(voteKey(vote)))
+  for (const vote of newVotes) {
+    try {
+      await trx
+        .insertInto('votes')
+        .values({
+          request_id: after.id,
+          version: vote.version,
+          voter_id: vote.voterId,
+          voter: json(vote.voter),
+          decision: vote.decision,
+          reason: vote.reason ?? null,
+          via: vote.via,
+          created_at: vote.at,
+        })
+        .execute()
+    } catch (error) {
+      if (isUniqueViolation(error)) {
+        throw new CountersignError('already_voted', 'You already voted on this version of the request.', {
+          requestId: after.id,
+          version: vote.version,
+        })
+      }
+      throw error
+    }
+  }
+  await writeGrant(trx, before?.grant, after)
+}
+
+async function writeGrant(trx: Transaction<Database>, before: GrantState | undefined, after: RequestState): Promise<void> {
+  const grant = after.grant
+  if (!grant) return
+  if (!before) {
+    await trx
+      .insertInto('grants')
+      .values({
+        jti: grant.jti,
+        request_id: after.id,
+        digest: after.digest,
+        subject: after.requester.id,
+        status: grant.status,
+        issued_at: grant.issuedAt,
+        expires_at: grant.expiresAt,
+        redeemed_at: grant.redeemedAt ?? null,
+      })
+      .execute()
+    return
+  }
+  if (before.status === grant.status) return
+  // Single use: the update only succeeds from the state that was read, so two racing redemptions cannot both win.
+  const result = await trx
+    .updateTable('grants')
+    .set({ status: grant.status, redeemed_at: grant.redeemedAt ?? null })
+    .where('jti', '=', grant.jti)
+    .where('status', '=', before.status)
+    .executeTakeFirst()
+  if (result.numUpdatedRows !== 1n) {
+    throw new CountersignError('grant_already_redeemed', 'This grant was already used; request the action again.', {
+      jti: grant.jti,
+    })
+  }
+}
+
+const voteKey = (vote: RecordedVote): string => `${vote.version}\u0000${vote.voterId}`
+
+function stateFromRows(
+  row: RequestRow,
+  versionRows: Array<Selectable<Database['request_versions']>>,
+  voteRows: Array<Selectable<Database['votes']>>,
+  grantRow: Selectable<Database['grants']> | undefined,
+): RequestState {
+  const versions: RequestVersion[] = versionRows.map((v) => ({
+    version: v.version,
+    params: parse(v.params),
+    digest: v.digest,
+    createdAt: v.created_at,
+    createdBy: v.created_by,
+  }))
+  const votes: RecordedVote[] = voteRows.map((v) => {
+    const vote: RecordedVote = {
+      requestId: v.request_id,
+      version: v.version,
+      voterId: v.voter_id,
+      voter: parse<Principal>(v.voter),
+      decision: v.decision as RecordedVote['decision'],
+      at: v.created_at,
+      via: v.via,
+    }
+    if (v.reason !== null) vote.reason = v.reason
+    return vote
+  })
+  const state: RequestState = {
+    id: row.id,
+    status: row.status as RequestStatus,
+    requester: parse(row.requester),
+    action: row.action,
+    resource: row.resource,
+    environment: row.environment,
+    bind: parse(row.bind),
+    versions,
+    currentVersion: row.current_version,
+    digest: row.digest,
+    votes,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  }
+  if (row.on_behalf_of_id !== null) state.onBehalfOf = { id: row.on_behalf_of_id, verified: row.on_behalf_of_verified === 1 }
+  if (row.review !== null) state.review = parse(row.review)
+  if (row.deadline_at !== null) state.deadlineAt = row.deadline_at
+  if (row.escalate_at !== null) state.escalateAt = row.escalate_at
+  if (row.escalated_at !== null) state.escalatedAt = row.escalated_at
+  if (row.decided_at !== null) state.decidedAt = row.decided_at
+  if (row.result !== null) state.result = parse(row.result)
+  if (grantRow) {
+    const grant: GrantState = {
+      jti: grantRow.jti,
+      status: grantRow.status as GrantState['status'],
+      issuedAt: grantRow.issued_at,
+      expiresAt: grantRow.expires_at,
+    }
+    if (grantRow.redeemed_at !== null) grant.redeemedAt = grantRow.redeemed_at
+    state.grant = grant
+  }
+  return state
+}
+
+/** One page of request ids, newest first, after `cursor`. */
+export async function listRequestIds(
+  trx: Transaction<Database>,
+  filter: { status?: string; action?: string; requesterId?: string; limit: number; cursor?: { createdAt: number; id: string } },
+): Promise<string[]> {
+  let query = trx.selectFrom('requests').select(['id', 'created_at'])
+  if (filter.status !== undefined) query = query.where('status', '=', filter.status)
+  if (filter.action !== undefined) query = query.where('action', '=', filter.action)
+  if (filter.requesterId !== undefined) query = query.where('requester_id', '=', filter.requesterId)
+  const cursor = filter.cursor
+  if (cursor !== undefined) {
+    query = query.where((eb) =>
+      eb.or([eb('created_at', '<', cursor.createdAt), eb.and([eb('created_at', '=', cursor.createdAt), eb('id', '<', cursor.id)])]),
+    )
+  }
+  const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit).execute()
+  return rows.map((row) => row.id)
+}

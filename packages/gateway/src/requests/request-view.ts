@@ -1,0 +1,97 @@
+import { type Principal, reviewStateOf, tallyVotes } from '../core/index.js'
+import type { GrantSigner } from '../grants/index.js'
+import type { RequestRecord } from './request-repository.js'
+
+const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString())
+
+/**
+ * The wire shape of a request (see docs/api.md). The requester sees the real
+ * params of the current version, which it must run exactly, and its grant
+ * token; everyone else sees redacted params and no token.
+ */
+export async function toRequestView(record: RequestRecord, viewer: Principal, grants: GrantSigner): Promise<Record<string, unknown>> {
+  const { state } = record
+  const isRequester = viewer.id === state.requester.id
+  const version = state.versions.find((v) => v.version === state.currentVersion)
+  const params = isRequester ? (version?.params ?? {}) : (record.redactedParams.get(state.currentVersion) ?? {})
+  let review: Record<string, unknown> | null = null
+  if (state.review) {
+    const tally = tallyVotes(reviewStateOf(state))
+    review = {
+      requirements: tally.requirements.map((r) => ({
+        rule: r.rule,
+        approvers: state.review?.requirements.find((q) => q.rule === r.rule)?.approvers ?? [],
+        quorum: r.quorum,
+        approvals: r.approvals,
+        denials: r.denials,
+        met: r.met,
+      })),
+      deadline_at: iso(state.deadlineAt),
+      escalate_at: iso(state.escalateAt),
+      escalated: state.escalatedAt !== undefined,
+      require_reason: state.review.requireReason,
+      allow_edit: state.review.allowEdit,
+    }
+  }
+  let grant: Record<string, unknown> | null = null
+  if (state.grant) {
+    grant = {
+      jti: state.grant.jti,
+      digest: state.digest,
+      expires_at: iso(state.grant.expiresAt),
+      status: state.grant.status,
+    }
+    if (isRequester && state.grant.status === 'issued') {
+      grant.token = await grants.sign(
+        {
+          jti: state.grant.jti,
+          sub: state.requester.id,
+          act: state.action,
+          dig: state.digest,
+          rid: state.id,
+          exp: Math.floor(state.grant.expiresAt / 1000),
+        },
+        state.grant.issuedAt,
+      )
+    }
+  }
+  return {
+    id: state.id,
+    status: state.status,
+    action: state.action,
+    resource: state.resource,
+    environment: state.environment,
+    version: state.currentVersion,
+    digest: state.digest,
+    params,
+    bind: state.bind,
+    reason: record.reason,
+    context: record.context,
+    requester: { id: state.requester.id, kind: state.requester.kind, display_name: state.requester.displayName },
+    on_behalf_of: state.onBehalfOf ? { id: state.onBehalfOf.id, verified: state.onBehalfOf.verified } : null,
+    decision: {
+      effect: record.effect,
+      matched_rules: record.decision.matchedRules,
+      risk: record.decision.risk,
+      explain: record.decision.explain,
+      policy_sha256: record.decision.policySha256,
+    },
+    review,
+    votes: state.votes.map((v) => ({
+      voter_id: v.voterId,
+      voter_name: v.voter.displayName,
+      decision: v.decision,
+      reason: v.reason ?? null,
+      version: v.version,
+      via: v.via,
+      at: iso(v.at),
+    })),
+    grant,
+    result: state.result
+      ? { outcome: state.result.outcome, exit_code: state.result.exitCode ?? null, detail: state.result.detail ?? null }
+      : null,
+    created_at: iso(state.createdAt),
+    updated_at: iso(state.updatedAt),
+    decided_at: iso(state.decidedAt),
+  }
+}

@@ -1,0 +1,67 @@
+import { z } from 'zod'
+
+const jsonObject = z.record(z.string(), z.unknown())
+const text = (max: number) => z.string().min(1).max(max)
+
+/** `POST /v1/requests`. */
+export const createRequestBody = z.strictObject({
+  action: text(200).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_*-]+)*$/, 'a dotted verb such as db.export'),
+  resource: text(2000),
+  environment: text(100),
+  params: jsonObject.default({}),
+  reason: z.string().max(4000).optional(),
+  context: jsonObject.optional(),
+  bind: z
+    .array(z.strictObject({ path: text(4096), sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'a SHA-256 hex digest') }))
+    .max(100)
+    .optional(),
+  idempotency_key: text(200).optional(),
+})
+
+/** `POST /v1/requests/:id/votes`. */
+export const voteBody = z.strictObject({
+  decision: z.enum(['approve', 'deny']),
+  reason: z.string().max(4000).optional(),
+  params: jsonObject.optional(),
+})
+
+/** `POST /v1/requests/:id/cancel`. */
+export const cancelBody = z.strictObject({ reason: z.string().max(4000).optional() })
+
+/** `POST /v1/requests/:id/result`. */
+export const resultBody = z.strictObject({
+  outcome: z.enum(['succeeded', 'failed']),
+  exit_code: z.number().int().min(-2147483648).max(2147483647).optional(),
+  detail: z.string().max(8000).optional(),
+})
+
+/** `POST /v1/grants/redeem`. */
+export const redeemBody = z.strictObject({
+  token: text(8000),
+  digest: z.string().regex(/^[0-9a-f]{64}$/, 'the lowercase SHA-256 hex digest of the action'),
+})
+
+/** `POST /v1/keys`. */
+export const createKeyBody = z.strictObject({
+  kind: z.enum(['human', 'agent', 'service']),
+  id: text(256),
+  name: text(256).optional(),
+  email: z.email().optional(),
+  groups: z.array(text(256)).max(100).default([]),
+  on_behalf_of: text(256).optional(),
+})
+
+export const requestIdParams = z.strictObject({ id: text(100) })
+
+export const waitQuery = z.strictObject({
+  timeout: z.coerce.number().int().min(0).max(60).default(30),
+})
+
+export const listQuery = z.strictObject({
+  status: z.enum(['pending', 'approved', 'denied', 'expired', 'cancelled']).optional(),
+  action: text(200).optional(),
+  mine: z.enum(['true', 'false']).optional(),
+  reviewable: z.enum(['true', 'false']).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  cursor: text(500).optional(),
+})

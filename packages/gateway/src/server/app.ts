@@ -1,0 +1,259 @@
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import { CountersignError, type Principal } from '../core/index.js'
+import type { GrantSigner } from '../grants/index.js'
+import type { ApiKeyRepository, Authenticator } from '../identity/index.js'
+import { type ApprovalService, canReview, canSee, toRequestView } from '../requests/index.js'
+import type { Store } from '../store/index.js'
+import {
+  cancelBody,
+  createKeyBody,
+  createRequestBody,
+  listQuery,
+  redeemBody,
+  requestIdParams,
+  resultBody,
+  voteBody,
+  waitQuery,
+} from './api-schemas.js'
+import { installErrorHandling, parseInput } from './http-errors.js'
+import type { KeyAdmin } from './key-admin.js'
+import type { GatewayMetrics } from './metrics.js'
+import { openApiDocument } from './openapi.js'
+import type { RequestEvents } from './request-events.js'
+import { streamEvents } from './sse-stream.js'
+
+export interface AppDependencies {
+  service: ApprovalService
+  authenticator: Authenticator
+  keys: ApiKeyRepository
+  keyAdmin: KeyAdmin
+  grants: GrantSigner
+  events: RequestEvents
+  metrics: GatewayMetrics
+  store: Store
+  now: () => number
+  /** Largest accepted body, bytes. */
+  bodyLimit: number
+  /** Where people open a request in the console; shown by the CLI. */
+  publicUrl: string
+  logger: boolean
+  /** Aborted when the gateway stops: long-polls answer at once and event streams end. */
+  shutdown: AbortSignal
+}
+
+/** The group whose members may manage API keys. */
+export const ADMIN_GROUP = 'countersign:admins'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal
+  }
+}
+
+/** Which channel a call came through, from the client's own header (informational only). */
+function viaOf(request: FastifyRequest): string {
+  const header = request.headers['x-countersign-via']
+  const via = typeof header === 'string' ? header : 'api'
+  return /^[a-z][a-z0-9-]{0,31}$/.test(via) ? via : 'api'
+}
+
+/** Builds the gateway's HTTP API. */
+export function buildApp(deps: AppDependencies): FastifyInstance {
+  const app = Fastify({ logger: deps.logger, bodyLimit: deps.bodyLimit, return503OnClosing: true, forceCloseConnections: 'idle' })
+  installErrorHandling(app, deps.metrics)
+  app.decorateRequest('principal', null as unknown as Principal)
+
+  const authenticate = async (request: FastifyRequest): Promise<void> => {
+    request.principal = await deps.authenticator.authenticate(request.headers.authorization, deps.now())
+  }
+  const view = (record: Parameters<typeof toRequestView>[0], request: FastifyRequest) =>
+    toRequestView(record, request.principal, deps.grants)
+
+  app.get('/healthz', async () => ({ status: 'ok' }))
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await deps.store.db.selectFrom('requests').select('id').limit(1).execute()
+      return { status: 'ready', store: deps.store.dialect }
+    } catch {
+      const error = new CountersignError('store_unavailable', 'The store does not answer.')
+      return reply.status(503).send({ error: error.toJSON() })
+    }
+  })
+  app.get('/metrics', async (_request, reply) => {
+    void reply.header('content-type', deps.metrics.registry.contentType)
+    return deps.metrics.registry.metrics()
+  })
+  app.get('/.well-known/jwks.json', async () => deps.grants.jwks())
+  app.get('/openapi.json', async () => openApiDocument())
+
+  app.register(async (v1) => {
+    v1.addHook('onRequest', authenticate)
+
+    v1.post('/requests', async (request, reply) => {
+      const body = parseInput(createRequestBody, request.body, 'request body')
+      const input = {
+        action: body.action,
+        resource: body.resource,
+        environment: body.environment,
+        params: body.params,
+        ...(body.reason !== undefined ? { reason: body.reason } : {}),
+        ...(body.context !== undefined ? { context: body.context } : {}),
+        ...(body.bind !== undefined ? { bind: body.bind } : {}),
+        ...(body.idempotency_key !== undefined ? { idempotencyKey: body.idempotency_key } : {}),
+      }
+      const submission = await deps.service.submit(request.principal, input, viaOf(request))
+      return reply.status(submission.created ? 201 : 200).send(await view(submission.record, request))
+    })
+
+    v1.get('/requests', async (request) => {
+      const query = parseInput(listQuery, request.query, 'query')
+      const page = await deps.service.list(request.principal, {
+        ...(query.status !== undefined ? { status: query.status } : {}),
+        ...(query.action !== undefined ? { action: query.action } : {}),
+        mine: query.mine === 'true',
+        limit: query.limit,
+        ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
+      })
+      const now = deps.now()
+      const records = query.reviewable === 'true' ? page.records.filter((r) => canReview(request.principal, r.state, now)) : page.records
+      return { items: await Promise.all(records.map((r) => view(r, request))), next_cursor: page.nextCursor }
+    })
+
+    v1.get('/requests/:id', async (request) => {
+      const { id } = parseInput(requestIdParams, request.params, 'path')
+      return view(await deps.service.get(request.principal, id), request)
+    })
+
+    v1.get('/requests/:id/wait', async (request) => {
+      const { id } = parseInput(requestIdParams, request.params, 'path')
+      const { timeout } = parseInput(waitQuery, request.query, 'query')
+      const closed = new AbortController()
+      request.raw.once('close', () => closed.abort())
+      // Subscribe before reading, so a decision committed in between still wakes us.
+      const next = deps.events.next(id, timeout * 1000, AbortSignal.any([closed.signal, deps.shutdown]))
+      try {
+        let record = await deps.service.get(request.principal, id)
+        if (record.state.status === 'pending' && timeout > 0) {
+          if (await next) record = await deps.service.get(request.principal, id)
+        }
+        return await view(record, request)
+      } finally {
+        closed.abort()
+      }
+    })
+
+    v1.get('/events', async (request, reply) => {
+      await streamEvents(request, reply, {
+        events: deps.events,
+        store: deps.store,
+        shutdown: deps.shutdown,
+        load: async (id) => {
+          try {
+            const record = await deps.service.get(request.principal, id)
+            return canSee(request.principal, record.state) ? await view(record, request) : undefined
+          } catch {
+            return undefined
+          }
+        },
+      })
+    })
+
+    v1.post('/requests/:id/votes', async (request) => {
+      const { id } = parseInput(requestIdParams, request.params, 'path')
+      const body = parseInput(voteBody, request.body, 'vote')
+      const record = await deps.service.vote(
+        request.principal,
+        id,
+        {
+          decision: body.decision,
+          ...(body.reason !== undefined ? { reason: body.reason } : {}),
+          ...(body.params !== undefined ? { editParams: body.params } : {}),
+        },
+        viaOf(request),
+      )
+      return view(record, request)
+    })
+
+    v1.post('/requests/:id/cancel', async (request) => {
+      const { id } = parseInput(requestIdParams, request.params, 'path')
+      const body = parseInput(cancelBody, request.body ?? {}, 'cancel')
+      return view(await deps.service.cancel(request.principal, id, body.reason, viaOf(request)), request)
+    })
+
+    v1.post('/requests/:id/result', async (request) => {
+      const { id } = parseInput(requestIdParams, request.params, 'path')
+      const body = parseInput(resultBody, request.body, 'result')
+      const result = {
+        outcome: body.outcome,
+        ...(body.exit_code !== undefined ? { exitCode: body.exit_code } : {}),
+        ...(body.detail !== undefined ? { detail: body.detail } : {}),
+      }
+      return view(await deps.service.reportResult(request.principal, id, result, viaOf(request)), request)
+    })
+
+    v1.post('/grants/redeem', async (request) => {
+      const body = parseInput(redeemBody, request.body, 'redemption')
+      const redemption = await deps.service.redeem(request.principal, body.token, body.digest, viaOf(request))
+      return {
+        request_id: redemption.requestId,
+        jti: redemption.jti,
+        digest: redemption.digest,
+        action: redemption.action,
+        resource: redemption.resource,
+        environment: redemption.environment,
+        params: redemption.params,
+        redeemed_at: new Date(redemption.redeemedAt).toISOString(),
+      }
+    })
+
+    const requireAdmin = (request: FastifyRequest): void => {
+      if (!request.principal.groups.includes(ADMIN_GROUP)) {
+        throw new CountersignError('forbidden', `Managing API keys needs a key in the ${ADMIN_GROUP} group.`)
+      }
+    }
+
+    v1.post('/keys', async (request, reply: FastifyReply) => {
+      requireAdmin(request)
+      const body = parseInput(createKeyBody, request.body, 'key')
+      const created = await deps.keyAdmin.create(request.principal, {
+        kind: body.kind,
+        principalId: body.id,
+        displayName: body.name ?? body.id,
+        ...(body.email !== undefined ? { email: body.email } : {}),
+        groups: body.groups,
+        ...(body.on_behalf_of !== undefined ? { onBehalfOf: body.on_behalf_of } : {}),
+        createdBy: request.principal.id,
+      }, viaOf(request))
+      return reply.status(201).send({ ...keyView(created.record), token: created.token })
+    })
+
+    v1.get('/keys', async (request) => {
+      requireAdmin(request)
+      return { items: (await deps.keys.list()).map(keyView) }
+    })
+
+    v1.post('/keys/:id/revoke', async (request) => {
+      requireAdmin(request)
+      const { id } = parseInput(requestIdParams, request.params, 'path')
+      return keyView(await deps.keyAdmin.revoke(request.principal, id, viaOf(request)))
+    })
+  }, { prefix: '/v1' })
+
+  return app
+}
+
+function keyView(record: Awaited<ReturnType<ApiKeyRepository['list']>>[number]): Record<string, unknown> {
+  return {
+    id: record.id,
+    prefix: record.prefix,
+    kind: record.kind,
+    principal_id: record.principalId,
+    display_name: record.displayName,
+    email: record.email ?? null,
+    groups: record.groups,
+    on_behalf_of: record.onBehalfOf ?? null,
+    created_at: new Date(record.createdAt).toISOString(),
+    created_by: record.createdBy,
+    revoked_at: record.revokedAt === undefined ? null : new Date(record.revokedAt).toISOString(),
+  }
+}

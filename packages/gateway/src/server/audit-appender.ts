@@ -1,0 +1,36 @@
+import type { Transaction } from 'kysely'
+import { appendAuditEvents, createCheckpointer, loadAuditSigner } from '../audit/index.js'
+import type { AuditEvent } from '../core/index.js'
+import type { AuditAppender } from '../requests/index.js'
+import type { Database, Store } from '../store/index.js'
+
+/** The gateway's audit log: appends in the caller's transaction, then checkpoints when due. */
+export interface GatewayAudit extends AuditAppender {
+  /** Appends one event by the gateway itself in a transaction of its own (policy reloads, for instance). */
+  record(type: string, data: Record<string, unknown>, now: number): Promise<void>
+  /** Signs a checkpoint of the head if anything is new (on a timer, and on shutdown). */
+  checkpointNow(now: number): Promise<void>
+}
+
+export function createAuditAppender(options: { store: Store; dataDir: string; everyEntries: number; everyMs: number }): GatewayAudit {
+  const checkpointer = createCheckpointer(loadAuditSigner({ dataDir: options.dataDir }), {
+    everyEntries: options.everyEntries,
+    everyMs: options.everyMs,
+  })
+  const append = async (trx: Transaction<Database>, events: AuditEvent[], now: number): Promise<number> => {
+    const entries = await appendAuditEvents(trx, events, now)
+    await checkpointer.maybeCheckpoint(trx, now)
+    return entries.at(-1)?.seq ?? 0
+  }
+  return {
+    append,
+    async record(type, data, now) {
+      await options.store.db.transaction().execute((trx) =>
+        append(trx, [{ type, actor: { id: 'countersign', kind: 'system', via: 'gateway' }, data }], now),
+      )
+    },
+    async checkpointNow(now) {
+      await checkpointer.checkpointNow(options.store, now)
+    },
+  }
+}

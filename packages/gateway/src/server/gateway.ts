@@ -1,0 +1,184 @@
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { FastifyInstance } from 'fastify'
+import { type CountersignError, type RequestState } from '../core/index.js'
+import { GrantSigner } from '../grants/index.js'
+import { ApiKeyRepository, Authenticator, createGitHubActionsVerifier, createOidcVerifier, type JwtVerifier } from '../identity/index.js'
+import { type CompiledPolicy, watchPolicy } from '../policy/index.js'
+import { ApprovalService, type ChangeListener, ReviewScheduler } from '../requests/index.js'
+import { openStore, type Store } from '../store/index.js'
+import { ADMIN_GROUP, buildApp } from './app.js'
+import { createAuditAppender } from './audit-appender.js'
+import type { GatewayConfig } from './gateway-config.js'
+import { KeyAdmin } from './key-admin.js'
+import { GatewayMetrics } from './metrics.js'
+import { RequestEvents } from './request-events.js'
+
+/** A running gateway. */
+export interface Gateway {
+  url: string
+  store: Store
+  /** The admin key, present only on the very first start (it is never shown again). */
+  adminToken?: string
+  policyFile: string
+  app: FastifyInstance
+  /** Stops accepting, finishes in-flight calls, releases waiters and closes the store. */
+  stop(): Promise<void>
+}
+
+export interface GatewayHooks {
+  /** Told about policy reloads and reload failures. */
+  onPolicy?: (event: { ok: true; sha256: string } | { ok: false; error: CountersignError }) => void
+  now?: () => number
+}
+
+/** The example policy shipped with this installation (in the package, or at the repository root). */
+export function examplePolicyPath(): string | undefined {
+  return ['../../examples/policy.yaml', '../../../../examples/policy.yaml']
+    .map((p) => fileURLToPath(new URL(p, import.meta.url)))
+    .find((file) => existsSync(file))
+}
+
+/** The policy file in use: the configured one, or the data directory's, copied from the example on first start. */
+function resolvePolicyFile(config: GatewayConfig): string {
+  if (config.policyFile !== undefined) return config.policyFile
+  const file = join(config.dataDir, 'policy.yaml')
+  if (!existsSync(file)) {
+    const example = examplePolicyPath()
+    if (example === undefined) throw new Error('The example policy is missing from this installation; pass --policy FILE.')
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
+    copyFileSync(example, file)
+  }
+  return file
+}
+
+/**
+ * Starts a gateway: store, policy (hot-reloaded), identity, scheduler, HTTP.
+ * An invalid policy refuses to start (`policy_invalid`), as does a store that
+ * cannot be reached (`store_unavailable`).
+ */
+export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = {}): Promise<Gateway> {
+  const now = hooks.now ?? Date.now
+  const policyFile = resolvePolicyFile(config)
+  const store = await openStore(
+    config.databaseUrl !== undefined
+      ? { databaseUrl: config.databaseUrl, ...(config.databaseSchema !== undefined ? { schema: config.databaseSchema } : {}) }
+      : { dataDir: config.dataDir },
+  )
+  const cleanup: Array<() => Promise<void> | void> = [() => store.close()]
+  try {
+    const audit = createAuditAppender({
+      store,
+      dataDir: config.dataDir,
+      everyEntries: config.checkpointEvery,
+      everyMs: config.checkpointIntervalMs,
+    })
+    const watcher = watchPolicy(policyFile, {
+      onLoad(policy: CompiledPolicy) {
+        hooks.onPolicy?.({ ok: true, sha256: policy.sha256 })
+        void audit.record('policy.reloaded', { file: policyFile, sha256: policy.sha256 }, now())
+      },
+      onError(error) {
+        hooks.onPolicy?.({ ok: false, error })
+        void audit.record('policy.reload_failed', { file: policyFile, message: error.message, keptSha256: watcher.current().sha256 }, now())
+      },
+    })
+    cleanup.push(() => watcher.close())
+
+    const grants = GrantSigner.load({ dataDir: config.dataDir, audience: config.grantAudience, issuer: config.publicUrl })
+    const keys = new ApiKeyRepository(store.db)
+    const verifiers: JwtVerifier[] = config.oidc.map((oidc) =>
+      createOidcVerifier({
+        issuer: oidc.issuer,
+        audience: oidc.audience,
+        ...(oidc.jwks_url !== undefined ? { jwksUrl: oidc.jwks_url } : {}),
+        ...(oidc.groups_claim !== undefined ? { groupsClaim: oidc.groups_claim } : {}),
+        ...(oidc.email_claim !== undefined ? { emailClaim: oidc.email_claim } : {}),
+      }),
+    )
+    if (config.githubActions) {
+      verifiers.push(createGitHubActionsVerifier({
+        audience: config.githubActions.audience,
+        ...(config.githubActions.allowed_repositories ? { allowedRepositories: config.githubActions.allowed_repositories } : {}),
+      }))
+    }
+    const authenticator = new Authenticator({ apiKeys: keys, jwtVerifiers: verifiers })
+    const events = new RequestEvents()
+    // The listener only fires once requests flow, after the scheduler below exists.
+    const metrics: GatewayMetrics = new GatewayMetrics(() => service.countPending())
+    const listener: ChangeListener = {
+      requestChanged({ requestId, seq, before, after, effect }) {
+        events.publish({ requestId, seq })
+        if (effect !== undefined) metrics.requests.inc({ effect })
+        if (after.deadlineAt !== undefined && after.status === 'pending') scheduler.deadlineAdded(after.deadlineAt)
+        if (after.grant?.status === 'issued') scheduler.deadlineAdded(after.grant.expiresAt)
+        recordMetrics(metrics, before, after)
+      },
+    }
+    const service = new ApprovalService({ store, policy: () => watcher.current(), grants, audit, listener, now, grantTtlMs: config.grantTtlMs })
+    const keyAdmin = new KeyAdmin({ store, keys, audit, now })
+    const adminToken = await bootstrapAdminKey(store, keyAdmin)
+
+    const scheduler = new ReviewScheduler({ store, service, now, onError: (error) => app.log.error({ err: error }, 'scheduler failed') })
+    const shutdown = new AbortController()
+    const app = buildApp({
+      service, authenticator, keys, keyAdmin, grants, events, metrics, store, now,
+      bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, logger: config.log, shutdown: shutdown.signal,
+    })
+    await app.listen({ host: config.host, port: config.port })
+    scheduler.start()
+    // The time rule of checkpoints must fire even when nothing is being appended.
+    const checkpointTimer = setInterval(() => {
+      audit.checkpointNow(now()).catch((error: unknown) => app.log.error({ err: error }, 'checkpoint failed'))
+    }, Math.max(1000, config.checkpointIntervalMs))
+    checkpointTimer.unref()
+    const address = app.server.address()
+    const port = typeof address === 'object' && address ? address.port : config.port
+    const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
+    let stopping: Promise<void> | undefined
+    return {
+      url,
+      store,
+      ...(adminToken !== undefined ? { adminToken } : {}),
+      policyFile,
+      app,
+      stop() {
+        stopping ??= (async () => {
+          shutdown.abort()
+          clearInterval(checkpointTimer)
+          await app.close()
+          await scheduler.stop()
+          await audit.checkpointNow(now())
+          for (const step of cleanup.reverse()) await step()
+        })()
+        return stopping
+      },
+    }
+  } catch (error) {
+    for (const step of cleanup.reverse()) await step()
+    throw error
+  }
+}
+
+function recordMetrics(metrics: GatewayMetrics, before: RequestState | undefined, after: RequestState): void {
+  const newVotes = after.votes.length - (before?.votes.length ?? 0)
+  for (const vote of after.votes.slice(after.votes.length - Math.max(0, newVotes))) metrics.votes.inc({ decision: vote.decision })
+  if (before?.status === 'pending' && after.status !== 'pending') {
+    metrics.timeToDecision.observe({ outcome: after.status }, ((after.decidedAt ?? after.updatedAt) - after.createdAt) / 1000)
+  }
+  if (before?.grant?.status === 'issued' && after.grant?.status === 'redeemed') metrics.grantsRedeemed.inc()
+}
+
+/** On first start, creates the admin key and returns its token; later starts return nothing. */
+async function bootstrapAdminKey(store: Store, keyAdmin: KeyAdmin): Promise<string | undefined> {
+  const rows = await store.db.selectFrom('api_keys').select('groups').where('revoked_at', 'is', null).execute()
+  if (rows.some((row) => (JSON.parse(row.groups) as string[]).includes(ADMIN_GROUP))) return undefined
+  const system = { id: 'countersign', kind: 'service' as const, displayName: 'Countersign', groups: [] }
+  const { token } = await keyAdmin.create(
+    system,
+    { kind: 'service', principalId: 'admin', displayName: 'Administrator', groups: [ADMIN_GROUP], createdBy: 'countersign' },
+    'bootstrap',
+  )
+  return token
+}

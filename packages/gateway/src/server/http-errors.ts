@@ -1,0 +1,67 @@
+import type { FastifyError, FastifyInstance } from 'fastify'
+import type { z } from 'zod'
+import { CountersignError, httpStatusFor, isCountersignError } from '../core/index.js'
+import type { GatewayMetrics } from './metrics.js'
+
+/** Turns zod issues into one `invalid_request` error that names every bad field. */
+export function invalidRequest(error: z.ZodError, where: string): CountersignError {
+  const issues = error.issues.map((issue) => ({
+    path: issue.path.map(String).join('.') || '(root)',
+    message: issue.message,
+  }))
+  const summary = issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')
+  return new CountersignError('invalid_request', `Invalid ${where}: ${summary}`, { issues })
+}
+
+/** Parses untrusted input with a strict schema, or throws `invalid_request`. */
+export function parseInput<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
+  const result = schema.safeParse(value)
+  if (!result.success) throw invalidRequest(result.error, where)
+  return result.data
+}
+
+function fromFastifyError(error: FastifyError): CountersignError | undefined {
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new CountersignError('payload_too_large', 'The request body is larger than this gateway accepts; send less data.')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new CountersignError('unsupported_media_type', 'Send the body as application/json.')
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return new CountersignError('invalid_request', 'The body is empty; send a JSON object.')
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new CountersignError('invalid_request', 'The Content-Length header does not match the body.')
+    default:
+      break
+  }
+  if (error instanceof SyntaxError || error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+    return new CountersignError('invalid_request', `The body is not valid JSON: ${error.message}`)
+  }
+  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+    return new CountersignError('invalid_request', error.message)
+  }
+  return undefined
+}
+
+/**
+ * Every error leaves as `{error: {code, message, details}}` with the status from
+ * `httpStatusFor`. Anything unexpected becomes an opaque 500 and a log line,
+ * never a stack trace.
+ */
+export function installErrorHandling(app: FastifyInstance, metrics: GatewayMetrics): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const known = isCountersignError(error) ? error : fromFastifyError(error)
+    if (known) {
+      metrics.errors.inc({ code: known.code })
+      void reply.status(httpStatusFor(known.code)).send({ error: known.toJSON() })
+      return
+    }
+    metrics.errors.inc({ code: 'internal' })
+    request.log.error({ err: error }, 'unexpected error')
+    const internal = new CountersignError('internal', 'The gateway failed unexpectedly; the error was logged.')
+    void reply.status(500).send({ error: internal.toJSON() })
+  })
+  app.setNotFoundHandler((request, reply) => {
+    const error = new CountersignError('not_found', `No route ${request.method} ${request.url.split('?')[0]}; see /openapi.json.`)
+    void reply.status(404).send({ error: error.toJSON() })
+  })
+}

@@ -1,0 +1,6 @@
+export { buildApp, ADMIN_GROUP } from './app.js'
+export type { AppDependencies } from './app.js'
+export { examplePolicyPath, startGateway } from './gateway.js'
+export type { Gateway, GatewayHooks } from './gateway.js'
+export { loadGatewayConfig } from './gateway-config.js'
+export type { ConfigOverrides, GatewayConfig } from './gateway-config.js'

@@ -1,0 +1,45 @@
+export { Countersign } from './countersign.js'
+export type {
+  CallOptions,
+  CancelOptions,
+  CountersignOptions,
+  ListFilter,
+  GuardOptions,
+  GuardedAction,
+  RequestOptions,
+  WaitOptions,
+} from './countersign.js'
+export {
+  ActionCancelled,
+  ActionDenied,
+  ActionExpired,
+  CountersignError,
+  GatewayUnavailable,
+  GrantRejected,
+  WaitTimeout,
+} from './errors.js'
+export type { CountersignErrorOptions, Denial, ErrorCode, GrantRejectionCode, WireErrorCode } from './errors.js'
+export type { TokenSource } from './http-transport.js'
+export type {
+  ActionRequest,
+  ActionResult,
+  ActionSpec,
+  BoundFile,
+  Decision,
+  Effect,
+  Grant,
+  GrantStatus,
+  MatchedRule,
+  OnBehalfOf,
+  PrincipalKind,
+  Redemption,
+  Requester,
+  RequestStatus,
+  ResultInput,
+  ResultOutcome,
+  Review,
+  ReviewRequirement,
+  Vote,
+  VoteDecision,
+  VoteInput,
+} from './types.js'

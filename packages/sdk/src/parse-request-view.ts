@@ -1,0 +1,238 @@
+import { CountersignError } from './errors.js'
+import type {
+  ActionRequest,
+  ActionResult,
+  Decision,
+  Effect,
+  Grant,
+  GrantStatus,
+  OnBehalfOf,
+  PrincipalKind,
+  Redemption,
+  Requester,
+  RequestStatus,
+  ResultOutcome,
+  Review,
+  ReviewRequirement,
+  Vote,
+  VoteDecision,
+} from './types.js'
+
+type Json = Record<string, unknown>
+
+const REQUEST_STATUSES: readonly RequestStatus[] = ['pending', 'approved', 'denied', 'expired', 'cancelled']
+const PRINCIPAL_KINDS: readonly PrincipalKind[] = ['human', 'agent', 'service']
+const EFFECTS: readonly Effect[] = ['allow', 'deny', 'review']
+const VOTE_DECISIONS: readonly VoteDecision[] = ['approve', 'deny']
+const GRANT_STATUSES: readonly GrantStatus[] = ['issued', 'redeemed', 'expired']
+const RESULT_OUTCOMES: readonly ResultOutcome[] = ['succeeded', 'failed']
+
+function isRecord(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function malformed(path: string, expected: string): CountersignError {
+  return new CountersignError('unexpected_response', `The gateway's answer has no valid ${path} (expected ${expected})`, {
+    details: { path },
+  })
+}
+
+/*
+ * Readers for untrusted JSON. Required fields must be present with the right type; nullable
+ * fields may be absent or null, but a value of the wrong type is still refused, because a
+ * gateway that sends one is not speaking this contract.
+ */
+
+function record(value: unknown, path: string): Json {
+  if (!isRecord(value)) throw malformed(path, 'an object')
+  return value
+}
+
+function string(object: Json, key: string, path: string): string {
+  const value = object[key]
+  if (typeof value !== 'string') throw malformed(`${path}.${key}`, 'a string')
+  return value
+}
+
+function nullableString(object: Json, key: string, path: string): string | null {
+  const value = object[key]
+  if (value === undefined || value === null) return null
+  if (typeof value !== 'string') throw malformed(`${path}.${key}`, 'a string or null')
+  return value
+}
+
+function number(object: Json, key: string, path: string): number {
+  const value = object[key]
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw malformed(`${path}.${key}`, 'a number')
+  return value
+}
+
+function nullableNumber(object: Json, key: string, path: string): number | null {
+  const value = object[key]
+  if (value === undefined || value === null) return null
+  if (typeof value !== 'number' || !Number.isFinite(value)) throw malformed(`${path}.${key}`, 'a number or null')
+  return value
+}
+
+function boolean(object: Json, key: string, path: string): boolean {
+  const value = object[key]
+  if (value === undefined || value === null) return false
+  if (typeof value !== 'boolean') throw malformed(`${path}.${key}`, 'a boolean')
+  return value
+}
+
+function oneOf<T extends string>(allowed: readonly T[], object: Json, key: string, path: string): T {
+  const value = object[key]
+  const match = allowed.find((candidate) => candidate === value)
+  if (match === undefined) throw malformed(`${path}.${key}`, `one of ${allowed.join(', ')}`)
+  return match
+}
+
+function object(value: Json, key: string, path: string): Json {
+  const inner = value[key]
+  if (inner === undefined || inner === null) return {}
+  return record(inner, `${path}.${key}`)
+}
+
+function nullableObject<T>(value: Json, key: string, path: string, parse: (inner: Json, path: string) => T): T | null {
+  const inner = value[key]
+  if (inner === undefined || inner === null) return null
+  return parse(record(inner, `${path}.${key}`), `${path}.${key}`)
+}
+
+function list<T>(value: Json, key: string, path: string, parse: (item: unknown, path: string) => T): T[] {
+  const inner = value[key]
+  if (inner === undefined || inner === null) return []
+  if (!Array.isArray(inner)) throw malformed(`${path}.${key}`, 'an array')
+  return inner.map((item, index) => parse(item, `${path}.${key}[${index}]`))
+}
+
+function stringItem(item: unknown, path: string): string {
+  if (typeof item !== 'string') throw malformed(path, 'a string')
+  return item
+}
+
+function parseRequester(value: Json, path: string): Requester {
+  return {
+    id: string(value, 'id', path),
+    kind: oneOf(PRINCIPAL_KINDS, value, 'kind', path),
+    displayName: nullableString(value, 'display_name', path) ?? string(value, 'id', path),
+  }
+}
+
+function parseOnBehalfOf(value: Json, path: string): OnBehalfOf {
+  return { id: string(value, 'id', path), verified: boolean(value, 'verified', path) }
+}
+
+function parseDecision(value: Json, path: string): Decision {
+  return {
+    effect: oneOf(EFFECTS, value, 'effect', path),
+    matchedRules: list(value, 'matched_rules', path, (item, itemPath) => {
+      const rule = record(item, itemPath)
+      return { name: string(rule, 'name', itemPath), effect: oneOf(EFFECTS, rule, 'effect', itemPath) }
+    }),
+    risk: nullableNumber(value, 'risk', path) ?? 0,
+    explain: list(value, 'explain', path, stringItem),
+    policySha256: nullableString(value, 'policy_sha256', path) ?? '',
+  }
+}
+
+function parseRequirement(item: unknown, path: string): ReviewRequirement {
+  const value = record(item, path)
+  return {
+    rule: string(value, 'rule', path),
+    approvers: list(value, 'approvers', path, stringItem),
+    quorum: number(value, 'quorum', path),
+    approvals: list(value, 'approvals', path, stringItem),
+    denials: list(value, 'denials', path, stringItem),
+    met: boolean(value, 'met', path),
+  }
+}
+
+function parseReview(value: Json, path: string): Review {
+  return {
+    requirements: list(value, 'requirements', path, parseRequirement),
+    deadlineAt: nullableString(value, 'deadline_at', path),
+    escalateAt: nullableString(value, 'escalate_at', path),
+    escalated: boolean(value, 'escalated', path),
+    requireReason: boolean(value, 'require_reason', path),
+    allowEdit: boolean(value, 'allow_edit', path),
+  }
+}
+
+function parseVote(item: unknown, path: string): Vote {
+  const value = record(item, path)
+  return {
+    voterId: string(value, 'voter_id', path),
+    decision: oneOf(VOTE_DECISIONS, value, 'decision', path),
+    reason: nullableString(value, 'reason', path),
+    version: number(value, 'version', path),
+    via: nullableString(value, 'via', path) ?? 'api',
+    at: string(value, 'at', path),
+  }
+}
+
+function parseGrant(value: Json, path: string): Grant {
+  return {
+    token: nullableString(value, 'token', path),
+    jti: string(value, 'jti', path),
+    digest: string(value, 'digest', path),
+    expiresAt: string(value, 'expires_at', path),
+    status: oneOf(GRANT_STATUSES, value, 'status', path),
+  }
+}
+
+function parseResult(value: Json, path: string): ActionResult {
+  return {
+    outcome: oneOf(RESULT_OUTCOMES, value, 'outcome', path),
+    exitCode: nullableNumber(value, 'exit_code', path),
+    detail: nullableString(value, 'detail', path),
+  }
+}
+
+/**
+ * Narrows a request view from the wire (snake_case JSON) into an {@link ActionRequest}.
+ * Throws `unexpected_response` when the body does not follow the API contract.
+ */
+export function parseRequestView(body: unknown): ActionRequest {
+  const path = 'request'
+  const value = record(body, path)
+  return {
+    id: string(value, 'id', path),
+    status: oneOf(REQUEST_STATUSES, value, 'status', path),
+    action: string(value, 'action', path),
+    resource: string(value, 'resource', path),
+    environment: string(value, 'environment', path),
+    version: number(value, 'version', path),
+    digest: string(value, 'digest', path),
+    params: record(value['params'], `${path}.params`),
+    reason: nullableString(value, 'reason', path),
+    context: object(value, 'context', path),
+    requester: parseRequester(record(value['requester'], `${path}.requester`), `${path}.requester`),
+    onBehalfOf: nullableObject(value, 'on_behalf_of', path, parseOnBehalfOf),
+    decision: nullableObject(value, 'decision', path, parseDecision),
+    review: nullableObject(value, 'review', path, parseReview),
+    votes: list(value, 'votes', path, parseVote),
+    grant: nullableObject(value, 'grant', path, parseGrant),
+    result: nullableObject(value, 'result', path, parseResult),
+    createdAt: string(value, 'created_at', path),
+    updatedAt: string(value, 'updated_at', path),
+    decidedAt: nullableString(value, 'decided_at', path),
+  }
+}
+
+/** Narrows the answer of `POST /v1/grants/redeem`. */
+export function parseRedemption(body: unknown): Redemption {
+  const path = 'redemption'
+  const value = record(body, path)
+  return {
+    requestId: string(value, 'request_id', path),
+    jti: string(value, 'jti', path),
+    digest: string(value, 'digest', path),
+    action: string(value, 'action', path),
+    resource: string(value, 'resource', path),
+    environment: string(value, 'environment', path),
+    params: record(value['params'], `${path}.params`),
+    redeemedAt: string(value, 'redeemed_at', path),
+  }
+}
