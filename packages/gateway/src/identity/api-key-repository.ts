@@ -143,10 +143,8 @@ export class ApiKeyRepository {
     if (parsed === undefined) throw unknownOrRevoked()
     const row = await this.#db.selectFrom('api_keys').selectAll().where('id', '=', parsed.id).executeTakeFirst()
     if (row === undefined || row.revoked_at !== null) throw unknownOrRevoked()
-    if (!this.cache.has(token, row.id, row.hash, now)) {
-      if (!(await verifyApiKeySecret(parsed.secret, row.hash))) throw unknownOrRevoked()
-      this.cache.remember(token, row.id, row.hash, now)
-    }
+    const verified = await this.cache.verify(token, row.id, row.hash, now, () => verifyApiKeySecret(parsed.secret, row.hash))
+    if (!verified) throw unknownOrRevoked()
     return principalFromRecord(recordFromRow(row))
   }
 }

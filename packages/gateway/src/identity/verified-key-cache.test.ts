@@ -56,3 +56,33 @@ describe('VerifiedKeyCache', () => {
     expect(() => new VerifiedKeyCache({ maxEntries: 0 })).toThrow(TypeError)
   })
 })
+
+describe('VerifiedKeyCache.verify', () => {
+  it('runs one check for a burst of calls with the same new token', async () => {
+    const cache = new VerifiedKeyCache()
+    let checks = 0
+    const check = async (): Promise<boolean> => {
+      checks += 1
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      return true
+    }
+    const results = await Promise.all(Array.from({ length: 20 }, () => cache.verify('cs_token', 'key1', 'hash1', 0, check)))
+    expect(results.every(Boolean)).toBe(true)
+    expect(checks).toBe(1)
+    expect(cache.has('cs_token', 'key1', 'hash1', 1)).toBe(true)
+  })
+
+  it('remembers nothing when the shared check fails, and checks again next time', async () => {
+    const cache = new VerifiedKeyCache()
+    let checks = 0
+    const failing = async (): Promise<boolean> => {
+      checks += 1
+      return false
+    }
+    const results = await Promise.all([1, 2, 3].map(() => cache.verify('cs_bad', 'key1', 'hash1', 0, failing)))
+    expect(results).toEqual([false, false, false])
+    expect(cache.has('cs_bad', 'key1', 'hash1', 1)).toBe(false)
+    expect(await cache.verify('cs_bad', 'key1', 'hash1', 1, failing)).toBe(false)
+    expect(checks).toBe(2)
+  })
+})

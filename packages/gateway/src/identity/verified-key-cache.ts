@@ -28,6 +28,8 @@ export class VerifiedKeyCache {
   readonly #ttlMs: number
   readonly #maxEntries: number
   readonly #entries = new Map<string, Entry>()
+  /** Checks running now, so a burst of calls with one new token costs one scrypt, not one each. */
+  readonly #inFlight = new Map<string, Promise<boolean>>()
 
   constructor(options: { ttlMs?: number; maxEntries?: number } = {}) {
     this.#ttlMs = options.ttlMs ?? DEFAULT_VERIFIED_KEY_TTL_MS
@@ -61,6 +63,24 @@ export class VerifiedKeyCache {
       this.#entries.delete(oldest.value)
     }
     this.#entries.set(digest, { keyId, storedHash, expiresAt: now + this.#ttlMs })
+  }
+
+  /**
+   * True when `token` is remembered as verified, else runs `verify` (joining
+   * a check of the same token and stored hash already under way) and
+   * remembers a success.
+   */
+  async verify(token: string, keyId: string, storedHash: string, now: number, check: () => Promise<boolean>): Promise<boolean> {
+    if (this.has(token, keyId, storedHash, now)) return true
+    const flightKey = `${tokenDigest(token)}\u0000${storedHash}`
+    let flight = this.#inFlight.get(flightKey)
+    if (flight === undefined) {
+      flight = check().finally(() => this.#inFlight.delete(flightKey))
+      this.#inFlight.set(flightKey, flight)
+    }
+    const ok = await flight
+    if (ok) this.remember(token, keyId, storedHash, now)
+    return ok
   }
 
   /** Forgets every token of one key; called when the key is revoked. */

@@ -3,7 +3,6 @@ import type { Transaction } from 'kysely'
 import {
   type ActionRequestInput,
   type AuditEvent,
-  canonicalDigest,
   CountersignError,
   isCountersignError,
   type LifecycleEvent,
@@ -17,7 +16,7 @@ import {
 } from '../core/index.js'
 import type { GrantSigner } from '../grants/index.js'
 import { type CompiledPolicy, evaluate, type Evaluation, reviewSettingsOf } from '../policy/index.js'
-import type { Database, Store } from '../store/index.js'
+import { type Database, isUniqueViolation, type Store } from '../store/index.js'
 import { listRequestIds, type RequestRecord, requestRepository } from './request-repository.js'
 
 /** Appends audit events inside the caller's transaction and returns the last sequence number written. */
@@ -80,13 +79,6 @@ export class ApprovalService {
   async submit(requester: Principal, input: ActionRequestInput, via: string): Promise<Submission> {
     const { store, now: clock } = this.#options
     const now = clock()
-    const digest = canonicalDigest(
-      { action: input.action, resource: input.resource, environment: input.environment, params: input.params },
-      input.bind ?? [],
-    )
-    const existing = await this.#findExisting(requester, input, digest)
-    if (existing) return { record: existing, created: false }
-
     const policy = this.#options.policy()
     const evaluation = evaluate(policy, input, requester, now)
     const opened = openRequest(
@@ -100,6 +92,7 @@ export class ApprovalService {
       },
       now,
     )
+    const digest = opened.state.digest
     const decided = this.#withGrant(opened, now)
     const created = decided.auditEvents[0]
     if (created) {
@@ -123,21 +116,26 @@ export class ApprovalService {
       idempotencyKey: input.idempotencyKey ?? null,
       redactedParams: new Map([[1, evaluation.redacted.params]]),
     }
+    let outcome: { existing: RequestRecord } | { seq: number }
     try {
-      const seq = await store.db.transaction().execute(async (trx) => {
+      // The retry lookup and the insert share one transaction, so two identical submissions cannot both insert.
+      outcome = await store.db.transaction().execute(async (trx) => {
+        const existing = await findExisting(trx, requester, input, digest)
+        if (existing) return { existing }
         await requestRepository.insert(trx, record)
-        return this.#options.audit.append(trx, decided.auditEvents, now)
+        return { seq: await this.#options.audit.append(trx, decided.auditEvents, now) }
       })
-      this.#options.listener.requestChanged({ requestId: record.state.id, seq, after: record.state, effect: evaluation.effect })
-      return { record, created: true, evaluation }
     } catch (error) {
-      // Two identical submissions raced: the idempotency key's unique constraint let one through.
-      if (input.idempotencyKey !== undefined) {
-        const winner = await this.#findExisting(requester, input, digest)
+      // On PostgreSQL two identical submissions can race past the lookup; the idempotency key's unique constraint lets one through.
+      if (input.idempotencyKey !== undefined && isUniqueViolation(error)) {
+        const winner = await store.db.transaction().execute((trx) => findExisting(trx, requester, input, digest))
         if (winner) return { record: winner, created: false }
       }
       throw error
     }
+    if ('existing' in outcome) return { record: outcome.existing, created: false }
+    this.#options.listener.requestChanged({ requestId: record.state.id, seq: outcome.seq, after: record.state, effect: evaluation.effect })
+    return { record, created: true, evaluation }
   }
 
   /** Loads a request the caller may see: humans see every request, agents and services only their own. */
@@ -252,25 +250,6 @@ export class ApprovalService {
     return this.#change(id, undefined, (record) => transition(record.state, event, this.#options.now()))
   }
 
-  async #findExisting(requester: Principal, input: ActionRequestInput, digest: string): Promise<RequestRecord | undefined> {
-    return this.#options.store.db.transaction().execute(async (trx) => {
-      const id = input.idempotencyKey !== undefined
-        ? await requestRepository.findByIdempotencyKey(trx, requester.id, input.idempotencyKey)
-        : await requestRepository.findPendingByDigest(trx, requester.id, digest)
-      if (id === undefined) return undefined
-      const record = await requestRepository.load(trx, id, { lock: false })
-      if (!record) return undefined
-      if (input.idempotencyKey !== undefined && record.state.versions[0]?.digest !== digest) {
-        throw new CountersignError(
-          'idempotency_conflict',
-          `The idempotency key "${input.idempotencyKey}" was already used for a different action; use a new key.`,
-          { requestId: id },
-        )
-      }
-      return record
-    })
-  }
-
   async #change(
     id: string,
     actor: { principal: Principal; via: string; refusal: string } | undefined,
@@ -356,4 +335,27 @@ function decodeCursor(cursor: string): { createdAt: number; id: string } {
     // falls through to the refusal below
   }
   throw new CountersignError('invalid_request', 'The cursor is not one this gateway issued; start again without it.', { cursor })
+}
+
+/** The request a retry refers to: same requester and idempotency key, or same digest while still pending. */
+async function findExisting(
+  trx: Transaction<Database>,
+  requester: Principal,
+  input: ActionRequestInput,
+  digest: string,
+): Promise<RequestRecord | undefined> {
+  const id = input.idempotencyKey !== undefined
+    ? await requestRepository.findByIdempotencyKey(trx, requester.id, input.idempotencyKey)
+    : await requestRepository.findPendingByDigest(trx, requester.id, digest)
+  if (id === undefined) return undefined
+  const record = await requestRepository.load(trx, id, { lock: false })
+  if (!record) return undefined
+  if (input.idempotencyKey !== undefined && record.state.versions[0]?.digest !== digest) {
+    throw new CountersignError(
+      'idempotency_conflict',
+      `The idempotency key "${input.idempotencyKey}" was already used for a different action; use a new key.`,
+      { requestId: id },
+    )
+  }
+  return record
 }

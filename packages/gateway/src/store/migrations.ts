@@ -159,10 +159,20 @@ function initialSchema(dialect: StoreDialect): Migration {
   }
 }
 
+/** Indexes for the lookups every request makes: deduplication by digest, listings, grant expiry. */
+const lookupIndexes: Migration = {
+  async up(db: AnyDb): Promise<void> {
+    await db.schema.createIndex('requests_requester_status_digest_idx').on('requests').columns(['requester_id', 'status', 'digest']).execute()
+    await db.schema.createIndex('requests_requester_created_idx').on('requests').columns(['requester_id', 'created_at']).execute()
+    await db.schema.createIndex('requests_created_idx').on('requests').columns(['created_at', 'id']).execute()
+    await db.schema.createIndex('grants_status_expires_idx').on('grants').columns(['status', 'expires_at']).execute()
+  },
+}
+
 function migrationsFor(dialect: StoreDialect): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
-      return { '0001_initial': initialSchema(dialect) }
+      return { '0001_initial': initialSchema(dialect), '0002_lookup_indexes': lookupIndexes }
     },
   }
 }
