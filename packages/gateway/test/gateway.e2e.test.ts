@@ -282,17 +282,24 @@ for (const backend of BACKENDS) {
       expect(metrics.body).toMatch(/countersign_pending_requests \d+/)
       expect((await call(gateway.url, undefined, 'GET', '/.well-known/jwks.json')).body.keys[0].alg).toBe('EdDSA')
       expect((await call(gateway.url, undefined, 'GET', '/openapi.json')).body.openapi).toBe('3.1.0')
+      const key = await call(gateway.url, undefined, 'GET', '/audit/public-key')
+      expect(key.body.pem).toMatch(/BEGIN PUBLIC KEY/)
+      writeFileSync(join(dir, 'audit-public.pem'), key.body.pem)
     })
 
-    it('leaves an audit log that verifies', async () => {
+    it('leaves an audit log that verifies against the published key', async () => {
       expect(await gateway.stop()).toBe(0)
+      // The key an auditor fetched while the gateway ran, not the one in the operator's data directory.
+      const publicKey = ['--public-key', join(dir, 'audit-public.pem')]
       const args = databaseUrl
-        ? ['audit', 'verify', '--database', databaseUrl, '--database-schema', schema ?? '', '--public-key', join(dataDir, 'audit-signing-key.pem')]
-        : ['audit', 'verify', '--data-dir', dataDir]
+        ? ['audit', 'verify', '--database', databaseUrl, '--database-schema', schema ?? '', ...publicKey]
+        : ['audit', 'verify', '--data-dir', dataDir, ...publicKey]
       const result = await runCli(args)
       expect(result.code).toBe(0)
-      expect(result.stdout).toMatch(/audit log intact/)
+      expect(result.stdout).toMatch(/audit log intact: \d+ entries, [1-9]\d* checkpoints?/)
       gateway = await startGatewayProcess(serveArgs())
+      const checkpoint = await call(gateway.url, undefined, 'GET', '/audit/checkpoint')
+      expect(checkpoint.body.size).toBeGreaterThan(0)
     })
   })
 }

@@ -15,6 +15,7 @@ import {
   voteBody,
   waitQuery,
 } from './api-schemas.js'
+import type { GatewayAudit } from './audit-appender.js'
 import { installErrorHandling, parseInput } from './http-errors.js'
 import type { KeyAdmin } from './key-admin.js'
 import type { GatewayMetrics } from './metrics.js'
@@ -27,6 +28,7 @@ export interface AppDependencies {
   authenticator: Authenticator
   keys: ApiKeyRepository
   keyAdmin: KeyAdmin
+  audit: GatewayAudit
   grants: GrantSigner
   events: RequestEvents
   metrics: GatewayMetrics
@@ -84,6 +86,16 @@ export function buildApp(deps: AppDependencies): FastifyInstance {
     return deps.metrics.registry.metrics()
   })
   app.get('/.well-known/jwks.json', async () => deps.grants.jwks())
+  // Published so auditors can keep the key and checkpoints outside the operator's reach.
+  app.get('/audit/public-key', async () => ({ key_id: deps.audit.publicKey.keyId, pem: deps.audit.publicKey.pem, jwk: deps.audit.publicKey.jwk }))
+  app.get('/audit/checkpoint', async (_request, reply) => {
+    const checkpoint = await deps.audit.latestCheckpoint()
+    if (!checkpoint) {
+      const error = new CountersignError('not_found', 'No checkpoint has been signed yet; one is written after the first entries.')
+      return reply.status(404).send({ error: error.toJSON() })
+    }
+    return checkpoint
+  })
   app.get('/openapi.json', async () => openApiDocument())
 
   app.register(async (v1) => {

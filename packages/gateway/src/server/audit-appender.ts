@@ -1,5 +1,5 @@
 import type { Transaction } from 'kysely'
-import { appendAuditEvents, createCheckpointer, loadAuditSigner } from '../audit/index.js'
+import { type AuditCheckpoint, appendAuditEvents, createCheckpointer, getLatestCheckpoint, loadAuditSigner } from '../audit/index.js'
 import type { AuditEvent } from '../core/index.js'
 import type { AuditAppender } from '../requests/index.js'
 import type { Database, Store } from '../store/index.js'
@@ -10,10 +10,14 @@ export interface GatewayAudit extends AuditAppender {
   record(type: string, data: Record<string, unknown>, now: number): Promise<void>
   /** Signs a checkpoint of the head if anything is new (on a timer, and on shutdown). */
   checkpointNow(now: number): Promise<void>
+  /** What auditors need to check checkpoints: the public key as PEM and JWK, and its id. */
+  publicKey: { keyId: string; pem: string; jwk: Record<string, unknown> }
+  latestCheckpoint(): Promise<AuditCheckpoint | undefined>
 }
 
 export function createAuditAppender(options: { store: Store; dataDir: string; everyEntries: number; everyMs: number }): GatewayAudit {
-  const checkpointer = createCheckpointer(loadAuditSigner({ dataDir: options.dataDir }), {
+  const signer = loadAuditSigner({ dataDir: options.dataDir })
+  const checkpointer = createCheckpointer(signer, {
     everyEntries: options.everyEntries,
     everyMs: options.everyMs,
   })
@@ -32,5 +36,7 @@ export function createAuditAppender(options: { store: Store; dataDir: string; ev
     async checkpointNow(now) {
       await checkpointer.checkpointNow(options.store, now)
     },
+    publicKey: { keyId: signer.keyId, pem: signer.publicKeyPem, jwk: { ...signer.publicKeyJwk } },
+    latestCheckpoint: () => getLatestCheckpoint(options.store.db),
   }
 }

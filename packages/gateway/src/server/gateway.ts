@@ -112,6 +112,7 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
         events.publish({ requestId, seq })
         if (effect !== undefined) metrics.requests.inc({ effect })
         if (after.deadlineAt !== undefined && after.status === 'pending') scheduler.deadlineAdded(after.deadlineAt)
+        if (after.escalateAt !== undefined && after.escalatedAt === undefined && after.status === 'pending') scheduler.deadlineAdded(after.escalateAt)
         if (after.grant?.status === 'issued') scheduler.deadlineAdded(after.grant.expiresAt)
         recordMetrics(metrics, before, after)
       },
@@ -123,7 +124,7 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
     const scheduler = new ReviewScheduler({ store, service, now, onError: (error) => app.log.error({ err: error }, 'scheduler failed') })
     const shutdown = new AbortController()
     const app = buildApp({
-      service, authenticator, keys, keyAdmin, grants, events, metrics, store, now,
+      service, authenticator, keys, keyAdmin, audit, grants, events, metrics, store, now,
       bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, logger: config.log, shutdown: shutdown.signal,
     })
     await app.listen({ host: config.host, port: config.port })

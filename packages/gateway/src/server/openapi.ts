@@ -60,6 +60,8 @@ export function openApiDocument(): Record<string, unknown> {
       },
       '/v1/keys/{id}/revoke': { post: { summary: 'Revoke an API key (admin)', parameters: idParam, responses: { 200: { description: 'Revoked' }, ...errors } } },
       '/.well-known/jwks.json': { get: { summary: 'Grant verification keys', security: [], responses: { 200: { description: 'JWKS' } } } },
+      '/audit/public-key': { get: { summary: 'The audit checkpoint signing key (PEM and JWK)', security: [], responses: { 200: { description: 'The public key' } } } },
+      '/audit/checkpoint': { get: { summary: 'The latest signed audit checkpoint', security: [], responses: { 200: { description: '{size, head_hash, ts, signature, key_id}' }, ...errors } } },
       '/healthz': { get: { summary: 'Liveness', security: [], responses: { 200: { description: 'ok' } } } },
       '/readyz': { get: { summary: 'Readiness (store reachable)', security: [], responses: { 200: { description: 'ready' }, 503: { description: 'store unavailable' } } } },
       '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { 200: { description: 'text/plain' } } } },
