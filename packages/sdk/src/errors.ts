@@ -19,6 +19,7 @@ const WIRE_ERROR_CODES = [
   'idempotency_conflict',
   'request_not_approved',
   'payload_too_large',
+  'unsupported_media_type',
   'store_unavailable',
   'internal',
   'grant_invalid',

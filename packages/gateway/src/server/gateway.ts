@@ -9,7 +9,7 @@ import { type CompiledPolicy, watchPolicy } from '../policy/index.js'
 import { ApprovalService, type ChangeListener, ReviewScheduler } from '../requests/index.js'
 import { openStore, type Store } from '../store/index.js'
 import { ADMIN_GROUP, buildApp } from './app.js'
-import { createAuditAppender } from './audit-appender.js'
+import { createAuditAppender, type GatewayAudit } from './audit-appender.js'
 import type { GatewayConfig } from './gateway-config.js'
 import { KeyAdmin } from './key-admin.js'
 import { GatewayMetrics } from './metrics.js'
@@ -61,30 +61,33 @@ function resolvePolicyFile(config: GatewayConfig): string {
 export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = {}): Promise<Gateway> {
   const now = hooks.now ?? Date.now
   const policyFile = resolvePolicyFile(config)
-  const store = await openStore(
-    config.databaseUrl !== undefined
-      ? { databaseUrl: config.databaseUrl, ...(config.databaseSchema !== undefined ? { schema: config.databaseSchema } : {}) }
-      : { dataDir: config.dataDir },
-  )
-  const cleanup: Array<() => Promise<void> | void> = [() => store.close()]
+  // The policy is read first: an invalid one refuses the start before anything touches the store.
+  let reloadAudit: GatewayAudit | undefined
+  const watcher = watchPolicy(policyFile, {
+    onLoad(policy: CompiledPolicy) {
+      hooks.onPolicy?.({ ok: true, sha256: policy.sha256 })
+      void reloadAudit?.record('policy.reloaded', { file: policyFile, sha256: policy.sha256 }, now())
+    },
+    onError(error) {
+      hooks.onPolicy?.({ ok: false, error })
+      void reloadAudit?.record('policy.reload_failed', { file: policyFile, message: error.message, keptSha256: watcher.current().sha256 }, now())
+    },
+  })
+  const cleanup: Array<() => Promise<void> | void> = [() => watcher.close()]
   try {
+    const store = await openStore(
+      config.databaseUrl !== undefined
+        ? { databaseUrl: config.databaseUrl, ...(config.databaseSchema !== undefined ? { schema: config.databaseSchema } : {}) }
+        : { dataDir: config.dataDir },
+    )
+    cleanup.push(() => store.close())
     const audit = createAuditAppender({
       store,
       dataDir: config.dataDir,
       everyEntries: config.checkpointEvery,
       everyMs: config.checkpointIntervalMs,
     })
-    const watcher = watchPolicy(policyFile, {
-      onLoad(policy: CompiledPolicy) {
-        hooks.onPolicy?.({ ok: true, sha256: policy.sha256 })
-        void audit.record('policy.reloaded', { file: policyFile, sha256: policy.sha256 }, now())
-      },
-      onError(error) {
-        hooks.onPolicy?.({ ok: false, error })
-        void audit.record('policy.reload_failed', { file: policyFile, message: error.message, keptSha256: watcher.current().sha256 }, now())
-      },
-    })
-    cleanup.push(() => watcher.close())
+    reloadAudit = audit
 
     const grants = GrantSigner.load({ dataDir: config.dataDir, audience: config.grantAudience, issuer: config.publicUrl })
     const keys = new ApiKeyRepository(store.db)

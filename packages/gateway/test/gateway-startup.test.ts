@@ -1,0 +1,188 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import type { GatewayHooks } from '../src/server/index.js'
+import { call, freePort, runCli, startGatewayProcess } from './support/gateway-process.js'
+import { BACKENDS, PEOPLE, startTestGateway, type TestGateway } from './support/test-gateway.js'
+
+describe('refusing to start', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'countersign-startup-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('refuses a policy with an unknown key and invalid CEL, naming file, line and column of both', async () => {
+    const policy = join(dir, 'bad.yaml')
+    writeFileSync(policy, [
+      'version: 1',
+      'rules:',
+      '  - name: typo',
+      '    match: { action: db.export }',
+      '    effect: allow',
+      '    aprovers: ["group:owners"]',
+      '  - name: broken-condition',
+      '    match: { action: db.query }',
+      "    when: 'request.action == '",
+      '    effect: allow',
+      '',
+    ].join('\n'))
+    const result = await runCli(['serve', '--policy', policy, '--data-dir', join(dir, 'data-policy'), '--port', '0'])
+    expect(result.code).toBe(1)
+    const lines = result.stderr.split('\n')
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${escape(policy)}:6:5: unknown key "aprovers"`)))
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^${escape(policy)}:9:30: invalid CEL in rules\\[1\\]\\.when`)))
+    expect(result.stderr).not.toMatch(/listening/)
+    expect(result.stdout).not.toMatch(/cs_/)
+  })
+
+  it('refuses a config file with an unknown key, naming file, line and column', async () => {
+    const config = join(dir, 'countersign.yaml')
+    writeFileSync(config, `data_dir: ${join(dir, 'data-config')}\nportt: 9000\n`)
+    const result = await runCli(['serve', '--config', config, '--port', '0'])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toMatch(new RegExp(`^${escape(config)}:2:1: unknown key "portt"`, 'm'))
+    expect(existsSync(join(dir, 'data-config'))).toBe(false)
+  })
+
+  it('refuses a port that is not a number with a message saying what a port must be', async () => {
+    const result = await runCli(['serve', '--port', 'abc', '--data-dir', join(dir, 'data-port')])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain('Invalid port "abc": give a whole number from 0 to 65535.')
+    expect(existsSync(join(dir, 'data-port'))).toBe(false)
+  })
+})
+
+describe('countersign init', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'countersign-init-'))
+  const target = join(dir, 'setup')
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('writes a config and a policy that check and serve as they are', async () => {
+    const init = await runCli(['init', '--dir', target])
+    expect(init.code).toBe(0)
+    expect(init.stdout).toContain(`wrote ${join(target, 'countersign.yaml')}`)
+    expect(init.stdout).toContain(`wrote ${join(target, 'policy.yaml')}`)
+
+    const check = await runCli(['policy', 'check', join(target, 'policy.yaml')])
+    expect(check.code).toBe(0)
+
+    // The written config listens on 8080; a free port keeps the test from colliding with anything running there.
+    const gateway = await startGatewayProcess(['--config', join(target, 'countersign.yaml'), '--port', String(await freePort())])
+    try {
+      expect(gateway.adminToken).toMatch(/^cs_/)
+      expect(gateway.output()).toContain(`policy ${join(target, 'policy.yaml')}`)
+      expect((await call(gateway.url, undefined, 'GET', '/readyz')).body).toEqual({ status: 'ready', store: 'sqlite' })
+      // data_dir in the written config is relative to the config file.
+      expect(existsSync(join(target, '.countersign'))).toBe(true)
+    } finally {
+      expect(await gateway.stop()).toBe(0)
+    }
+  })
+
+  it('refuses to overwrite existing files without --force and leaves them as they were', async () => {
+    const policy = join(target, 'policy.yaml')
+    const config = join(target, 'countersign.yaml')
+    writeFileSync(policy, `${readFileSync(policy, 'utf8')}# edited by the operator\n`)
+    const before = [readFileSync(config, 'utf8'), readFileSync(policy, 'utf8'), statSync(config).mtimeMs, statSync(policy).mtimeMs]
+
+    const again = await runCli(['init', '--dir', target])
+    expect(again.code).toBe(1)
+    expect(again.stderr).toMatch(/already exist; pass --force to overwrite/)
+    expect([readFileSync(config, 'utf8'), readFileSync(policy, 'utf8'), statSync(config).mtimeMs, statSync(policy).mtimeMs]).toEqual(before)
+  })
+})
+
+const TAGS_ALLOWED = `version: 1
+defaults:
+  effect: deny
+rules:
+  - name: tags-are-free
+    match: { action: "cloud.tags.*" }
+    effect: allow
+`
+
+const TAGS_DENIED = `version: 1
+defaults:
+  effect: deny
+rules:
+  - name: tags-frozen
+    match: { action: "cloud.tags.*" }
+    effect: deny
+`
+
+type PolicyEvent = Parameters<NonNullable<GatewayHooks['onPolicy']>>[0]
+
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skip)(`policy hot reload on ${backend.name}`, () => {
+    let gw: TestGateway
+    const events: PolicyEvent[] = []
+    let firstSha = ''
+
+    beforeAll(async () => {
+      gw = await startTestGateway({
+        backend: backend.name,
+        policy: TAGS_ALLOWED,
+        keys: { agent: PEOPLE.agent },
+        hooks: { onPolicy: (event) => events.push(event) },
+      })
+      firstSha = (await tag('start')).body.decision.policy_sha256
+    })
+
+    afterAll(async () => {
+      await gw?.close()
+    })
+
+    const tag = (team: string) =>
+      call(gw.url, gw.tokens.agent, 'POST', '/v1/requests', {
+        action: 'cloud.tags.set', resource: 'arn:aws:ec2:eu-west-1:1:instance/i-1', environment: 'prod', params: { team },
+      })
+    /** Waits for the watcher to report on the file just written, and for the audit entry that records it. */
+    const reloadOutcome = async (count: number, auditType: string, afterSeq: number) => {
+      await vi.waitFor(() => expect(events).toHaveLength(count), { timeout: 5000, interval: 20 })
+      return vi.waitFor(async () => {
+        const entry = (await gw.auditSince(afterSeq)).find((candidate) => candidate.type === auditType)
+        expect(entry).toBeDefined()
+        return entry
+      }, { timeout: 5000, interval: 20 })
+    }
+
+    it('keeps deciding by the last good policy when an invalid one is written over it, and audits the failure', async () => {
+      const head = await gw.auditHead()
+      writeFileSync(gw.policyFile, `${TAGS_DENIED}    aprovers: [nobody]\n`)
+
+      const entry = await reloadOutcome(1, 'policy.reload_failed', head)
+      expect(events[0]).toMatchObject({ ok: false, error: { code: 'policy_invalid' } })
+      expect(entry?.data).toMatchObject({ file: gw.policyFile, keptSha256: firstSha })
+      expect(entry?.data.message).toMatch(/unknown key "aprovers"/)
+
+      const decided = await tag('after-bad-reload')
+      expect(decided.status).toBe(201)
+      expect(decided.body.status).toBe('approved')
+      expect(decided.body.decision.policy_sha256).toBe(firstSha)
+      expect(decided.body.decision.matched_rules).toEqual([{ name: 'tags-are-free', effect: 'allow' }])
+      expect((await gw.auditSince(head)).map((candidate) => candidate.type).filter((type) => type.startsWith('policy.'))).toEqual([
+        'policy.reload_failed',
+      ])
+    })
+
+    it('decides by a valid policy as soon as it is written over the file', async () => {
+      const head = await gw.auditHead()
+      writeFileSync(gw.policyFile, TAGS_DENIED)
+
+      const entry = await reloadOutcome(2, 'policy.reloaded', head)
+      expect(events[1]).toMatchObject({ ok: true })
+      const newSha = events[1]?.ok ? events[1].sha256 : ''
+      expect(newSha).not.toBe(firstSha)
+      expect(entry?.data).toMatchObject({ file: gw.policyFile, sha256: newSha })
+
+      const decided = await tag('after-good-reload')
+      expect(decided.body.status).toBe('denied')
+      expect(decided.body.decision.policy_sha256).toBe(newSha)
+      expect(decided.body.decision.matched_rules).toEqual([{ name: 'tags-frozen', effect: 'deny' }])
+      expect(decided.body.grant).toBeNull()
+    })
+  })
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
