@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
@@ -55,6 +55,31 @@ describe('countersign init', () => {
   const dir = mkdtempSync(join(tmpdir(), 'countersign-init-'))
   const target = join(dir, 'setup')
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('serves with no configuration at all: SQLite and the example policy in ./.countersign, an admin key shown once', async () => {
+    const cwd = join(dir, 'zero-config')
+    mkdirSync(cwd)
+    // Only the port is set, so the test cannot collide with anything on 8080.
+    const env = { COUNTERSIGN_PORT: String(await freePort()) }
+    const first = await startGatewayProcess([], env, cwd)
+    try {
+      expect(first.url).toBe(`http://127.0.0.1:${env.COUNTERSIGN_PORT}`)
+      expect(first.adminToken).toMatch(/^cs_/)
+      expect(readFileSync(join(cwd, '.countersign/policy.yaml'), 'utf8')).toContain('prod-export-needs-two-owners')
+      expect(existsSync(join(cwd, '.countersign/countersign.db'))).toBe(true)
+      expect(statSync(join(cwd, '.countersign/grant-signing-key.pem')).mode & 0o777).toBe(0o600)
+      const keys = await call(first.url, first.adminToken, 'GET', '/v1/keys')
+      expect(keys.status).toBe(200)
+    } finally {
+      expect(await first.stop()).toBe(0)
+    }
+    const second = await startGatewayProcess([], env, cwd)
+    try {
+      expect(second.adminToken).toBeUndefined()
+    } finally {
+      expect(await second.stop()).toBe(0)
+    }
+  })
 
   it('writes a config and a policy that check and serve as they are', async () => {
     const init = await runCli(['init', '--dir', target])

@@ -35,17 +35,9 @@ export function registerServeCommand(program: Command): void {
         }
         throw error
       }
-      if (gateway.adminToken) {
-        console.error('')
-        console.error('Admin API key (shown once; store it now):')
-        console.log(gateway.adminToken)
-        console.error('')
-        console.error(`  export COUNTERSIGN_URL=${gateway.url} COUNTERSIGN_TOKEN=<the key above>`)
-        console.error('  npx countersign keys create --kind human --id dana@example.com --groups data-owners')
-      }
-      console.error(`countersign listening on ${gateway.url} (store ${gateway.store.describe}, policy ${gateway.policyFile})`)
       const running = gateway
-      await new Promise<void>((resolve) => {
+      // Handlers go in before anything announces the gateway: a supervisor may signal as soon as it reads "listening".
+      const stopped = new Promise<void>((resolve) => {
         const stop = (signal: string): void => {
           console.error(`${signal}: finishing in-flight requests and stopping`)
           void running.stop().then(resolve, (error: unknown) => {
@@ -57,5 +49,15 @@ export function registerServeCommand(program: Command): void {
         process.once('SIGTERM', () => stop('SIGTERM'))
         process.once('SIGINT', () => stop('SIGINT'))
       })
+      if (gateway.adminToken) {
+        console.error('')
+        console.error('Admin API key (shown once; store it now):')
+        console.log(gateway.adminToken)
+        console.error('')
+        console.error(`  export COUNTERSIGN_URL=${gateway.url} COUNTERSIGN_TOKEN=<the key above>`)
+        console.error('  npx countersign keys create --kind human --id dana@example.com --groups data-owners')
+      }
+      console.error(`countersign listening on ${gateway.url} (store ${gateway.store.describe}, policy ${gateway.policyFile})`)
+      await stopped
     })
 }

@@ -28,9 +28,9 @@ export function freePort(): Promise<number> {
 }
 
 /** Starts `countersign serve` as a real process and resolves once it listens. */
-export async function startGatewayProcess(args: string[], env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> {
+export async function startGatewayProcess(args: string[], env: NodeJS.ProcessEnv = {}, cwd = REPO_ROOT): Promise<GatewayProcess> {
   const child = spawn(process.execPath, [CLI, 'serve', ...args], {
-    cwd: REPO_ROOT,
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
