@@ -2,6 +2,7 @@ import { copyFileSync, existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
+import { sql } from 'kysely'
 import { type CountersignError, type RequestState } from '../core/index.js'
 import { GrantSigner } from '../grants/index.js'
 import { ApiKeyRepository, Authenticator, createGitHubActionsVerifier, createOidcVerifier, type JwtVerifier } from '../identity/index.js'
@@ -13,6 +14,7 @@ import { createAuditAppender, type GatewayAudit } from './audit-appender.js'
 import type { GatewayConfig } from './gateway-config.js'
 import { KeyAdmin } from './key-admin.js'
 import { GatewayMetrics } from './metrics.js'
+import { PostgresChangeFeed } from './postgres-change-feed.js'
 import { RequestEvents } from './request-events.js'
 
 /** A running gateway. */
@@ -108,11 +110,25 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
     }
     const authenticator = new Authenticator({ apiKeys: keys, jwtVerifiers: verifiers })
     const events = new RequestEvents()
+    let feed: PostgresChangeFeed | undefined
+    if (config.databaseUrl !== undefined) {
+      const scope = config.databaseSchema ?? (await currentSchema(store))
+      feed = new PostgresChangeFeed({
+        databaseUrl: config.databaseUrl,
+        scope,
+        events,
+        onError: (error) => logError('the change feed lost its connection; reconnecting', error),
+      })
+      await feed.start()
+      const started = feed
+      cleanup.push(() => started.close())
+    }
     // The listener only fires once requests flow, after the scheduler below exists.
     const metrics: GatewayMetrics = new GatewayMetrics(() => service.countPending())
     const listener: ChangeListener = {
       requestChanged({ requestId, seq, before, after, effect }) {
         events.publish({ requestId, seq })
+        feed?.announce(store, { requestId, seq }).catch((error: unknown) => logError('announcing a change to other replicas failed', error))
         if (effect !== undefined) metrics.requests.inc({ effect })
         if (after.deadlineAt !== undefined && after.status === 'pending') scheduler.deadlineAdded(after.deadlineAt)
         if (after.escalateAt !== undefined && after.escalatedAt === undefined && after.status === 'pending') scheduler.deadlineAdded(after.escalateAt)
@@ -124,7 +140,7 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
     const keyAdmin = new KeyAdmin({ store, keys, audit, now })
     const adminToken = await bootstrapAdminKey(store, keyAdmin)
 
-    const scheduler = new ReviewScheduler({ store, service, now, onError: (error) => app.log.error({ err: error }, 'scheduler failed') })
+    const scheduler = new ReviewScheduler({ store, service, now, onError: (error) => logError('the scheduler failed', error) })
     const shutdown = new AbortController()
     const app = buildApp({
       service, authenticator, keys, keyAdmin, audit, grants, events, metrics, store, now,
@@ -134,7 +150,7 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
     scheduler.start()
     // The time rule of checkpoints must fire even when nothing is being appended.
     const checkpointTimer = setInterval(() => {
-      audit.checkpointNow(now()).catch((error: unknown) => app.log.error({ err: error }, 'checkpoint failed'))
+      audit.checkpointNow(now()).catch((error: unknown) => logError('signing a checkpoint failed', error))
     }, Math.max(1000, config.checkpointIntervalMs))
     checkpointTimer.unref()
     const address = app.server.address()
@@ -163,6 +179,16 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
     for (const step of cleanup.reverse()) await step()
     throw error
   }
+}
+
+/** Background failures go to stderr whether or not request logging is on. */
+function logError(what: string, error: unknown): void {
+  console.error(`countersign: ${what}: ${error instanceof Error ? error.message : String(error)}`)
+}
+
+async function currentSchema(store: Store): Promise<string> {
+  const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(store.db)
+  return rows[0]?.schema ?? 'public'
 }
 
 function recordMetrics(metrics: GatewayMetrics, before: RequestState | undefined, after: RequestState): void {
