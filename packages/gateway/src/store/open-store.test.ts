@@ -9,41 +9,12 @@ import { isUniqueViolation, openStore } from './index.js'
 import type { Store } from './index.js'
 import { migrateToLatest } from './migrations.js'
 import { TEST_POSTGRES_URL, describeEachBackend } from './test-backends.js'
+import { requestRow } from './test-rows.js'
 
 const NOW = 1_767_225_600_000
 
 async function insertRequest(store: Store, id: string): Promise<void> {
-  await store.db
-    .insertInto('requests')
-    .values({
-      id,
-      requester_id: 'agent-1',
-      requester_kind: 'agent',
-      requester: '{}',
-      on_behalf_of_id: null,
-      on_behalf_of_verified: 0,
-      action: 'db.export',
-      resource: 'db/customers',
-      environment: 'prod',
-      reason: null,
-      context: '{}',
-      bind: '[]',
-      idempotency_key: null,
-      current_version: 1,
-      digest: 'd'.repeat(64),
-      status: 'pending',
-      effect: 'review',
-      decision: '{}',
-      review: null,
-      created_at: NOW,
-      updated_at: NOW,
-      deadline_at: NOW + 900_000,
-      escalate_at: null,
-      escalated_at: null,
-      decided_at: null,
-      result: null,
-    })
-    .execute()
+  await store.db.insertInto('requests').values(requestRow(id, NOW)).execute()
 }
 
 function vote(requestId: string, decision: string) {

@@ -3,35 +3,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openStore, type Store } from '../open-store.js'
+import { requestRow } from '../test-rows.js'
 
-const row = (id: string, now = 1) => ({
-  id,
-  requester_id: 'agent',
-  requester_kind: 'agent',
-  requester: '{}',
-  on_behalf_of_id: null,
-  on_behalf_of_verified: 0,
-  action: 'db.export',
-  resource: 'r',
-  environment: 'prod',
-  reason: null,
-  context: '{}',
-  bind: '[]',
-  idempotency_key: null,
-  current_version: 1,
-  digest: 'd',
-  status: 'pending',
-  effect: 'review',
-  decision: '{}',
-  review: null,
-  created_at: now,
-  updated_at: now,
-  deadline_at: null,
-  escalate_at: null,
-  escalated_at: null,
-  decided_at: null,
-  result: null,
-})
+const row = (id: string) => requestRow(id, 1)
 
 describe('the node:sqlite driver with group commit', () => {
   let dataDir: string
