@@ -5,7 +5,7 @@ import { dialectOf } from '../store/index.js'
 import type { Database } from '../store/index.js'
 import type { AuditEntry } from './audit-entry.js'
 import { canonicalJson } from '../core/index.js'
-import { GENESIS_HASH, hashAuditEntry } from './audit-hash.js'
+import { GENESIS_HASH, hashCanonicalParts } from './audit-hash.js'
 
 /** First key of the two-key advisory lock that serializes appends ("CSAU"). */
 const AUDIT_LOCK_CLASS = 0x43534155
@@ -90,7 +90,7 @@ export async function appendAuditEvents(
       data: JSON.parse(dataJson) as AuditEntry['data'],
       prev_hash: prevHash,
     }
-    const hash = hashAuditEntry(content)
+    const hash = hashCanonicalParts(content, actorJson, dataJson)
     entries.push({ ...content, hash })
     rows.push({ ...content, actor: actorJson, data: dataJson, hash })
     prevHash = hash
