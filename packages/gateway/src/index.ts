@@ -1,0 +1,13 @@
+/**
+ * Embedding Countersign: start a gateway from code, or use its policy engine
+ * and audit verification directly. The `countersign` command is built on the
+ * same functions.
+ */
+export { startGateway, loadGatewayConfig } from './server/index.js'
+export type { ConfigOverrides, Gateway, GatewayConfig, GatewayHooks } from './server/index.js'
+export { compilePolicy, evaluate, loadPolicyFile } from './policy/index.js'
+export type { CompiledPolicy, Evaluation } from './policy/index.js'
+export { canonicalDigest, CountersignError, httpStatusFor } from './core/index.js'
+export type { ActionSpec, ErrorCode, Principal } from './core/index.js'
+export { verifyAuditLog } from './audit/index.js'
+export type { AuditVerification } from './audit/index.js'
