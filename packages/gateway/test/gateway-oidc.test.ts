@@ -45,6 +45,24 @@ describe('a gateway that trusts an OIDC provider', () => {
     expect(second.body.status).toBe('approved')
   })
 
+  it('counts a person once whether they vote with an API key or through SSO', async () => {
+    const danaKey = (await call(gateway.url, gateway.adminToken, 'POST', '/v1/keys', {
+      kind: 'human', id: 'dana@example.com', email: 'dana@example.com', groups: ['data-owners'],
+    })).body.token
+    const created = await call(gateway.url, agentKey, 'POST', '/v1/requests', {
+      action: 'db.export', resource: 'pg://prod/customers', environment: 'prod', params: { table: 'two-channels' }, reason: 'report',
+    })
+    const id = created.body.id
+    const viaKey = await call(gateway.url, danaKey, 'POST', `/v1/requests/${id}/votes`, { decision: 'approve', reason: 'ok' }, { 'x-countersign-via': 'cli' })
+    expect(viaKey.body.review.requirements[0].approvals).toEqual(['dana@example.com'])
+    const sso = await tokenFor('DANA@example.com', ['data-owners'])
+    const viaSso = await call(gateway.url, sso, 'POST', `/v1/requests/${id}/votes`, { decision: 'approve', reason: 'again' }, { 'x-countersign-via': 'console' })
+    expect([viaSso.status, viaSso.body.error.code]).toEqual([409, 'already_voted'])
+    const after = await call(gateway.url, agentKey, 'GET', `/v1/requests/${id}`)
+    expect(after.body.status).toBe('pending')
+    expect(after.body.votes).toHaveLength(1)
+  })
+
   it('refuses tokens for another audience, expired tokens and tokens signed by someone else, and counts nothing', async () => {
     const created = await call(gateway.url, agentKey, 'POST', '/v1/requests', {
       action: 'db.export', resource: 'pg://prod/customers', environment: 'prod', params: { table: 'oidc-refusals' }, reason: 'report',
