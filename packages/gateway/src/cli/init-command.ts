@@ -37,6 +37,7 @@ audit:
 #   github_actions:
 #     audience: countersign
 #     allowed_repositories: [acme/infra]
+#     people: { octocat: mona@example.com }   # who started a run cannot approve it
 `
 
 /** `countersign init`: writes a commented countersign.yaml and a starting policy.yaml. */

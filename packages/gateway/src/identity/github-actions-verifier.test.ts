@@ -95,6 +95,13 @@ describe('createGitHubActionsVerifier', () => {
     expect(first.id).not.toBe(second.id)
   })
 
+  it('acts on behalf of the person a login is mapped to, so that person cannot approve the run', async () => {
+    const mapped = await verifier({ people: { OctoCat: 'mona@example.com' } }).verify(await github.sign(deployRun, { now }), now)
+    expect(mapped.onBehalfOf).toEqual({ id: 'mona@example.com', verified: true })
+    const unmapped = await verifier({ people: { someone: 'else@example.com' } }).verify(await github.sign(deployRun, { now }), now)
+    expect(unmapped.onBehalfOf).toEqual({ id: 'github:octocat', verified: true })
+  })
+
   it('accepts a repository on the allow list whatever its letter case', async () => {
     const principal = await verifier({ allowedRepositories: ['Octo-Org/Octo-Repo'] }).verify(
       await github.sign(deployRun, { now }),

@@ -16,6 +16,12 @@ export interface GitHubActionsVerifierOptions {
   allowedRepositories?: string[]
   /** Allowed clock skew; default 30 seconds. */
   clockToleranceSec?: number
+  /**
+   * GitHub logins mapped to the people they belong to (their ids or emails
+   * here). A run started by a mapped login acts on behalf of that person, who
+   * then cannot approve it. Compared case-insensitively.
+   */
+  people?: Record<string, string>
 }
 
 // Copied into `principal.claims` for policy (`requester.claims.ref == "refs/heads/main"`)
@@ -64,6 +70,7 @@ export function createGitHubActionsVerifier(options: GitHubActionsVerifierOption
   }
   const allowed = options.allowedRepositories && new Set(options.allowedRepositories.map((repo) => repo.toLowerCase()))
   const keys = createJwksResolver(issuer, options.jwksUrl)
+  const people = new Map(Object.entries(options.people ?? {}).map(([login, person]) => [login.toLowerCase(), person]))
 
   return {
     issuer,
@@ -101,7 +108,7 @@ export function createGitHubActionsVerifier(options: GitHubActionsVerifierOption
         // identities: it only excludes that person from approving when
         // reviewers are known under the same `github:` id or a mapping says so.
         // Logins can be renamed and reused; `actor_id` in the claims is stable.
-        onBehalfOf: { id: `github:${actor}`, verified: true },
+        onBehalfOf: { id: people.get(actor.toLowerCase()) ?? `github:${actor}`, verified: true },
       }
     },
   }

@@ -40,6 +40,7 @@ const configFileSchema = z.strictObject({
     github_actions: z.strictObject({
       audience: z.string().min(1),
       allowed_repositories: z.array(z.string().min(1)).min(1).optional(),
+      people: z.record(z.string().min(1), z.string().min(1)).optional(),
     }).optional(),
   }).optional(),
 })

@@ -106,6 +106,7 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
       verifiers.push(createGitHubActionsVerifier({
         audience: config.githubActions.audience,
         ...(config.githubActions.allowed_repositories ? { allowedRepositories: config.githubActions.allowed_repositories } : {}),
+        ...(config.githubActions.people ? { people: config.githubActions.people } : {}),
       }))
     }
     const authenticator = new Authenticator({ apiKeys: keys, jwtVerifiers: verifiers })
