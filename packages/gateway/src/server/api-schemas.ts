@@ -1,15 +1,20 @@
 import { z } from 'zod'
 
 const jsonObject = z.record(z.string(), z.unknown())
-const text = (max: number) => z.string().min(1).max(max)
+// PostgreSQL text cannot hold NUL, and canonical JSON (digests, audit) cannot hold a lone surrogate:
+// no name, reason or id needs either, so both are refused at the door.
+const wellFormed = (schema: z.ZodString) =>
+  schema.refine((value) => value.isWellFormed() && !value.includes('\u0000'), 'must be well-formed Unicode text without NUL characters')
+const text = (max: number) => wellFormed(z.string().min(1).max(max))
+const optionalText = (max: number) => wellFormed(z.string().max(max)).optional()
 
 /** `POST /v1/requests`. */
 export const createRequestBody = z.strictObject({
-  action: text(200).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_*-]+)*$/, 'a dotted verb such as db.export'),
+  action: wellFormed(z.string().min(1).max(200).regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_*-]+)*$/, 'a dotted verb such as db.export')),
   resource: text(2000),
   environment: text(100),
   params: jsonObject.default({}),
-  reason: z.string().max(4000).optional(),
+  reason: optionalText(4000),
   context: jsonObject.optional(),
   bind: z
     .array(z.strictObject({ path: text(4096), sha256: z.string().regex(/^[0-9a-fA-F]{64}$/, 'a SHA-256 hex digest') }))
@@ -21,18 +26,18 @@ export const createRequestBody = z.strictObject({
 /** `POST /v1/requests/:id/votes`. */
 export const voteBody = z.strictObject({
   decision: z.enum(['approve', 'deny']),
-  reason: z.string().max(4000).optional(),
+  reason: optionalText(4000),
   params: jsonObject.optional(),
 })
 
 /** `POST /v1/requests/:id/cancel`. */
-export const cancelBody = z.strictObject({ reason: z.string().max(4000).optional() })
+export const cancelBody = z.strictObject({ reason: optionalText(4000) })
 
 /** `POST /v1/requests/:id/result`. */
 export const resultBody = z.strictObject({
   outcome: z.enum(['succeeded', 'failed']),
   exit_code: z.number().int().min(-2147483648).max(2147483647).optional(),
-  detail: z.string().max(8000).optional(),
+  detail: optionalText(8000),
 })
 
 /** `POST /v1/grants/redeem`. */
@@ -46,7 +51,7 @@ export const createKeyBody = z.strictObject({
   kind: z.enum(['human', 'agent', 'service']),
   id: text(256),
   name: text(256).optional(),
-  email: z.email().optional(),
+  email: z.email().max(256).optional(),
   groups: z.array(text(256)).max(100).default([]),
   on_behalf_of: text(256).optional(),
 })

@@ -56,7 +56,8 @@ export function installErrorHandling(app: FastifyInstance, metrics: GatewayMetri
       return
     }
     metrics.errors.inc({ code: 'internal' })
-    request.log.error({ err: error }, 'unexpected error')
+    // Logged whether or not request logging is on: an unexpected error is always worth a line.
+    console.error(`countersign: unexpected error on ${request.method} ${request.url.split('?')[0]}:`, error)
     const internal = new CountersignError('internal', 'The gateway failed unexpectedly; the error was logged.')
     void reply.status(500).send({ error: internal.toJSON() })
   })
