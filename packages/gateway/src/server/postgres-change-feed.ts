@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import pg from 'pg'
 import { sql } from 'kysely'
 import type { Store } from '../store/index.js'
@@ -11,15 +12,16 @@ const RECONNECT_MS = 1000
  * database, so a client long-polling one replica wakes when a reviewer votes
  * through another. Each change is announced with NOTIFY after its commit;
  * every replica LISTENs and republishes what other replicas announce. The
- * payload names the schema, so deployments sharing a database stay apart.
- * Waiters tolerate hearing a change twice (their own replica's publish and
- * the notification): a long-poll just rereads, SSE skips ids it has sent.
+ * payload names the schema, so deployments sharing a database stay apart, and
+ * the replica that made the change, which ignores its own echo.
  */
 export class PostgresChangeFeed {
   readonly #databaseUrl: string
   readonly #scope: string
   readonly #events: RequestEvents
   readonly #onError: (error: unknown) => void
+  /** Marks this replica's own announcements, which it already published locally when it made them. */
+  readonly #origin = randomUUID()
   #client: pg.Client | undefined
   #closed = false
   #retry: NodeJS.Timeout | undefined
@@ -46,7 +48,7 @@ export class PostgresChangeFeed {
 
   /** Announces a committed change to the other replicas. */
   async announce(store: Store, change: RequestChange): Promise<void> {
-    const payload = `${this.#scope}\t${change.requestId}\t${change.seq}`
+    const payload = `${this.#scope}\t${this.#origin}\t${change.requestId}\t${change.seq}`
     await sql`select pg_notify(${CHANNEL}, ${payload})`.execute(store.db)
   }
 
@@ -57,8 +59,9 @@ export class PostgresChangeFeed {
   }
 
   #receive(payload: string | undefined): void {
-    const [scope, requestId, seq] = (payload ?? '').split('\t')
-    if (scope !== this.#scope || !requestId || !Number.isSafeInteger(Number(seq))) return
+    const [scope, origin, requestId, seq] = (payload ?? '').split('\t')
+    // An echo of our own change would wake waiters with news they already had (or, arriving late, stale news).
+    if (scope !== this.#scope || origin === this.#origin || !requestId || !Number.isSafeInteger(Number(seq))) return
     this.#events.publish({ requestId, seq: Number(seq) })
   }
 
