@@ -94,7 +94,9 @@ export class GrantSigner {
     } catch (error) {
       if (error instanceof CountersignError) throw error
       if (error instanceof joseErrors.JWTExpired) {
-        throw new CountersignError('grant_expired', 'The grant has expired; request the action again.')
+        // jwtVerify checks the signature before the claims, so the request id of an expired grant can be trusted.
+        const rid = error.payload.rid
+        throw new CountersignError('grant_expired', 'The grant has expired; request the action again.', typeof rid === 'string' ? { requestId: rid } : {})
       }
       throw new CountersignError('grant_invalid', 'The grant token is not a valid grant issued by this gateway.', {
         reason: error instanceof joseErrors.JOSEError ? error.code : 'malformed',

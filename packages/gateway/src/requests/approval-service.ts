@@ -218,7 +218,14 @@ export class ApprovalService {
    */
   async redeem(by: Principal, token: string, digest: string, via: string): Promise<Redemption> {
     const now = this.#options.now()
-    const claims = await this.#options.grants.verify(token, now)
+    let claims
+    try {
+      claims = await this.#options.grants.verify(token, now)
+    } catch (error) {
+      const requestId = isCountersignError(error) ? error.details.requestId : undefined
+      if (isCountersignError(error) && typeof requestId === 'string') await this.#auditRefusal(requestId, by, 'grant.refused', error, via)
+      throw error
+    }
     if (claims.dig !== digest) {
       const mismatch = new CountersignError(
         'digest_mismatch',
