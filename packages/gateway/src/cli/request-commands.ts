@@ -54,7 +54,12 @@ export async function waitWithLiveLine(cs: ReturnType<typeof client>, request: A
   if (request.status !== 'pending') return request
   const line = new LiveLine(process.stderr)
   let latest = request
-  const render = (): void => line.update(`${statusLine(latest)} · countersign approve ${latest.id} · ${url}/v1/requests/${latest.id}`)
+  const render = (): void =>
+    line.update(
+      latest.status === 'pending'
+        ? `${statusLine(latest)} · approve: countersign approve ${latest.id} · ${url}/v1/requests/${latest.id}`
+        : statusLine(latest),
+    )
   render()
   const ticker = setInterval(render, 1000)
   try {
