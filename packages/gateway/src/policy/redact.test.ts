@@ -131,6 +131,154 @@ describe('redactValue', () => {
     })
   })
 
+  it.each([
+    ['password', 'password'],
+    ['passwords', 'password'],
+    ['passwd', 'password'],
+    ['pwd', 'password'],
+    ['passphrase', 'password'],
+    ['db_password', 'password'],
+    ['DB_PASSWORD', 'password'],
+    ['dbPassword', 'password'],
+    ['dbpassword', 'password'],
+    ['db-password', 'password'],
+    ['smtpPasswd', 'password'],
+    ['password_min_length', 'password'],
+    ['password-confirmation', 'password'],
+    ['password2', 'password'],
+    ['secret', 'secret'],
+    ['secrets', 'secret'],
+    ['client_secret', 'secret'],
+    ['aws_secret_access_key', 'secret'],
+    ['AWS_SECRET_ACCESS_KEY', 'secret'],
+    ['webhookSecret', 'secret'],
+    ['clientsecret', 'secret'],
+    ['token', 'secret'],
+    ['Token', 'secret'],
+    ['access_token', 'secret'],
+    ['refreshToken', 'secret'],
+    ['auth-token', 'secret'],
+    ['accesstoken', 'secret'],
+    ['oauth2Token', 'secret'],
+    ['token_count', 'secret'],
+    ['api_key', 'secret'],
+    ['apiKey', 'secret'],
+    ['api-key', 'secret'],
+    ['APIKey', 'secret'],
+    ['apikey', 'secret'],
+    ['api_keys', 'secret'],
+    ['x-api-key', 'secret'],
+    ['signing_key', 'secret'],
+    ['encryptionKey', 'secret'],
+    ['credentials', 'secret'],
+    ['credential', 'secret'],
+    ['gcpCredentials', 'secret'],
+    ['authorization', 'secret'],
+    ['Proxy-Authorization', 'secret'],
+    ['cookie', 'secret'],
+    ['set-cookie', 'secret'],
+    ['session', 'secret'],
+    ['session_id', 'secret'],
+    ['session_timeout', 'secret'],
+    ['private_key', 'private_key'],
+    ['privateKey', 'private_key'],
+    ['ssh-private-key', 'private_key'],
+  ])('treats the key %s as a credential', (key, kind) => {
+    expect(redactValue({ [key]: 'plain' })).toEqual({ [key]: `[redacted:${kind}]` })
+  })
+
+  it.each([
+    'tokenizer',
+    'max_tokens',
+    'maxTokens',
+    'passthrough',
+    'secretary',
+    'total_tokens',
+    'possession',
+    'cookbook',
+    'key',
+    'keyword',
+    'monkey',
+    'access_key_id',
+    'author',
+    'passenger',
+    'user',
+  ])('leaves the key %s visible', (key) => {
+    expect(redactValue({ [key]: 'plain' })).toEqual({ [key]: 'plain' })
+  })
+
+  it.each([
+    ['a string', 'hunter2'],
+    ['a number', 31337],
+    ['zero', 0],
+    ['a boolean', false],
+    ['a list', ['hunter2']],
+    ['an empty list', []],
+    ['an object', { value: 'abc123' }],
+    ['an object with a secret inside', { nested: { deeper: 'hunter2' } }],
+  ])('replaces %s under a credential-named key whole', (_type, value) => {
+    expect(redactValue({ password: value, token: value })).toEqual({
+      password: '[redacted:password]',
+      token: '[redacted:secret]',
+    })
+  })
+
+  it('keeps an empty or null credential, which hides nothing', () => {
+    expect(redactValue({ password: '', token: null })).toEqual({ password: '', token: null })
+  })
+
+  it('hides every credential in the reported request', () => {
+    const params = {
+      password: ['hunter2'],
+      token: 31337,
+      api_key: { value: 'abc123' },
+      aws_secret_access_key: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+      db_password: 'hunter2',
+    }
+    expect(redactValue({ params })).toEqual({
+      params: {
+        password: '[redacted:password]',
+        token: '[redacted:secret]',
+        api_key: '[redacted:secret]',
+        aws_secret_access_key: '[redacted:secret]',
+        db_password: '[redacted:password]',
+      },
+    })
+  })
+
+  it('finds credential-named keys inside lists and nested objects', () => {
+    const value = {
+      params: {
+        targets: [
+          { host: 'db1', credentials: { user: 'app', password: 'hunter2' } },
+          { host: 'db2', auth: { accessToken: 7 } },
+        ],
+      },
+    }
+    expect(redactValue(value)).toEqual({
+      params: {
+        targets: [
+          { host: 'db1', credentials: '[redacted:secret]' },
+          { host: 'db2', auth: { accessToken: '[redacted:secret]' } },
+        ],
+      },
+    })
+  })
+
+  it('leaves the real params untouched for the digest while returning a redacted copy', () => {
+    const params = { password: ['hunter2'], api_key: { value: 'abc123' }, nested: [{ token: 31337 }] }
+    const snapshot = structuredClone(params)
+    const result = redactValue({ params })
+    expect(params).toEqual(snapshot)
+    expect(result.params).not.toBe(params)
+    expect(result.params.nested).not.toBe(params.nested)
+    expect(result.params).toEqual({
+      password: '[redacted:password]',
+      api_key: '[redacted:secret]',
+      nested: [{ token: '[redacted:secret]' }],
+    })
+  })
+
   it('never modifies its input', () => {
     const input = { params: { filter: { email: 'dana@example.com' } } }
     const snapshot = structuredClone(input)

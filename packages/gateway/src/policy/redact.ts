@@ -110,24 +110,43 @@ export function redactString(text: string): string {
 
 /*
  * Values under these keys are credentials whatever they look like; the
- * detectors above would miss a plain `hunter2`.
+ * detectors above would miss a plain `hunter2`. Keys are matched on their
+ * words (see `keyWords`), so `tokenizer`, `max_tokens` and `secretary` stay
+ * visible while `DB_PASSWORD`, `refreshToken` and `x-api-key` do not. Plural
+ * `tokens` is left out because it nearly always names a count. A word
+ * may carry a prefix (`dbpassword`, `accesstoken`) because names are often
+ * run together; `session` and `cookie` may not, or `possession` would match.
+ * Where a name is ambiguous (`token_count`) hiding a harmless value is the
+ * cheaper mistake.
  */
-const SECRET_KEYS = new Map<string, SecretKind | 'secret'>([
-  ['password', 'password'],
-  ['passwd', 'password'],
-  ['pwd', 'password'],
-  ['secret', 'secret'],
-  ['clientsecret', 'secret'],
-  ['apikey', 'secret'],
-  ['token', 'secret'],
-  ['accesstoken', 'secret'],
-  ['refreshtoken', 'secret'],
-  ['privatekey', 'private_key'],
-  ['authorization', 'secret'],
-])
+const SECRET_NAMES: ReadonlyArray<readonly [RegExp, SecretKind | 'secret']> = [
+  [/(?:^|_)[a-z]*(?:passwords?|passwd|passphrase|pwd)(?:_|$)/, 'password'],
+  [/(?:^|_)[a-z]*private_?keys?(?:_|$)/, 'private_key'],
+  [
+    /(?:^|_)(?:[a-z]*(?:secrets?|token|credentials?|authorization|(?:api|signing|encryption)_?keys?)|session|cookies?)(?:_|$)/,
+    'secret',
+  ],
+]
 
-function secretKindOfKey(key: string): string | undefined {
-  return SECRET_KEYS.get(key.toLowerCase().replace(/[-_]/g, ''))
+/**
+ * Lower-case words of a key joined by `_`: `apiKey`, `API-KEY` and `api_key`
+ * all become `api_key`, `oauth2Token` becomes `oauth_2_token`.
+ */
+function keyWords(key: string): string {
+  return key
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2')
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/([A-Za-z])(\d)/g, '$1_$2')
+    .replace(/(\d)([A-Za-z])/g, '$1_$2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter((word) => word !== '')
+    .join('_')
+}
+
+function secretKindOfKey(key: string): SecretKind | 'secret' | undefined {
+  const words = keyWords(key)
+  return SECRET_NAMES.find(([pattern]) => pattern.test(words))?.[1]
 }
 
 /**
@@ -137,8 +156,10 @@ function secretKindOfKey(key: string): string | undefined {
  *   segment that meets a list applies to every element;
  * - every remaining string passes through the built-in detectors
  *   (see {@link redactString});
- * - string values under keys such as `password`, `token` or `api_key` are
- *   replaced whole.
+ * - values of any type under keys named like a credential (`password`,
+ *   `DB_PASSWORD`, `accessToken`, `x-api-key`, `aws_secret_access_key`) are
+ *   replaced whole by `[redacted:password]`, `[redacted:private_key]` or
+ *   `[redacted:secret]`; an empty string or `null` is kept, as it hides nothing.
  * Object keys are kept as they are. The input is never modified.
  *
  * @example
@@ -152,10 +173,10 @@ export function redactValue<T>(value: T, paths: readonly string[] = []): T {
 }
 
 function scrub(value: unknown, key?: string): unknown {
-  if (typeof value === 'string') {
-    const kind = key === undefined ? undefined : secretKindOfKey(key)
-    return kind !== undefined && value !== '' ? marker(kind) : redactString(value)
-  }
+  const kind = key === undefined ? undefined : secretKindOfKey(key)
+  // Whole, whatever the type: `["hunter2"]` or `{ value: 'abc' }` is no less a secret than a string.
+  if (kind !== undefined && value !== '' && value !== null && value !== undefined) return marker(kind)
+  if (typeof value === 'string') return redactString(value)
   if (Array.isArray(value)) return value.map((item) => scrub(item))
   if (value !== null && typeof value === 'object') {
     // fromEntries defines properties, so a `__proto__` key stays a plain key.
