@@ -11,6 +11,7 @@ const WIRE_ERROR_CODES = [
   'not_an_approver',
   'non_human_reviewer',
   'edit_not_allowed',
+  'edit_denied_by_policy',
   'not_requester',
   'not_found',
   'already_voted',

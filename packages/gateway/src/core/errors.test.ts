@@ -19,6 +19,7 @@ const PINNED_STATUSES: ReadonlyArray<readonly [ErrorCode, number]> = [
   ['already_voted', 409],
   ['request_not_pending', 409],
   ['edit_not_allowed', 403],
+  ['edit_denied_by_policy', 403],
   ['reason_required', 400],
   ['fresh_auth_required', 401],
   ['not_requester', 403],

@@ -288,6 +288,43 @@ describe('transition: cancel', () => {
   it('refuses to cancel a request that is no longer pending with request_not_pending', () => {
     expectRefused(approved(), { type: 'cancel', by: pipeline, via: 'cli' }, 'request_not_pending')
   })
+
+  it('refuses a cancel after the deadline, leaving the request to its timeout rule', () => {
+    expectRefused(pending(), { type: 'cancel', by: pipeline, via: 'cli' }, 'request_not_pending', NOW + 30 * MINUTE)
+  })
+})
+
+describe('transition: edits judged again by the policy', () => {
+  const stricter: ReviewSettings = {
+    requirements: [{ rule: 'big-change', approvers: ['group:security'], quorum: 1, denyQuorum: 1 }],
+    allowEdit: true,
+    requireReason: true,
+    freshAuthMs: 5 * MINUTE,
+    escalateTo: [],
+    onTimeout: 'expire',
+    policyGroups: { security: ['pat@example.com'] },
+  }
+  const editTo = (params: Record<string, unknown>, extra: Partial<Extract<LifecycleEvent, { type: 'vote' }>> = {}): LifecycleEvent => ({
+    type: 'vote', voter: { ...dana, authTime: NOW }, via: 'console', decision: 'approve', reason: 'smaller', editParams: params, editReview: stricter, ...extra,
+  })
+
+  it('adds the requirements of the edited params and keeps the stricter options', () => {
+    const { state } = transition(pending(), editTo({ argv: ['terraform', 'apply', '-target=x'], cwd: '/src' }), NOW)
+    expect(state.status).toBe('pending')
+    expect(state.review?.requirements.map((r) => r.rule)).toEqual(['prod-apply', 'big-change'])
+    expect(state.review).toMatchObject({ allowEdit: true, requireReason: true, freshAuthMs: 5 * MINUTE, onTimeout: 'deny' })
+    expect(state.review?.policyGroups).toEqual({ security: ['pat@example.com'] })
+  })
+
+  it('refuses the edit when the stricter review asks more of the editor than they gave', () => {
+    expectRefused(pending(), editTo({ argv: ['terraform', 'destroy'], cwd: '/src' }, { reason: undefined }), 'reason_required')
+  })
+
+  it('keeps the review as it was when the edit changes nothing', () => {
+    const { state } = transition(pending(), editTo({ ...input.params }), NOW)
+    expect(state.review?.requirements.map((r) => r.rule)).toEqual(['prod-apply'])
+    expect(state.status).toBe('approved')
+  })
 })
 
 describe('transition: expire', () => {

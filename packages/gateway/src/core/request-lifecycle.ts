@@ -45,6 +45,12 @@ export type LifecycleEvent =
       decision: VoteDecision
       reason?: string
       editParams?: Record<string, unknown>
+      /**
+       * What the policy demands of the edited params, evaluated by the caller.
+       * It is merged into the request's review (never loosening it), so an
+       * edit cannot slip past a rule the edited action would have met.
+       */
+      editReview?: ReviewSettings
     }
   | { type: 'cancel'; by: Principal; via: string; reason?: string }
   | { type: 'expire' }
@@ -230,6 +236,11 @@ function applyVote(state: RequestState, event: Extract<LifecycleEvent, { type: '
         createdBy: event.voter.id,
       }
       next = { ...next, versions: [...state.versions, version], currentVersion: version.version, digest }
+      if (event.editReview !== undefined && state.review !== undefined) {
+        next = { ...next, review: mergeReviews(state.review, event.editReview) }
+        // The stricter review may ask more of this very vote (a reason, a recent sign-in).
+        checkVote(reviewStateOf(next), event.voter, event, now)
+      }
       auditEvents.push({
         type: 'request.edited',
         actor,
@@ -278,6 +289,7 @@ function applyVote(state: RequestState, event: Extract<LifecycleEvent, { type: '
 
 function applyCancel(state: RequestState, event: Extract<LifecycleEvent, { type: 'cancel' }>, now: number): Transition {
   assertPending(state)
+  assertBeforeDeadline(state, now)
   assertRequester(state, event.by, 'cancel')
   return {
     state: { ...state, status: 'cancelled', decidedAt: now, updatedAt: now },
@@ -471,6 +483,43 @@ function assertPending(state: RequestState): void {
   if (state.status !== 'pending') {
     throw new CountersignError('request_not_pending', `This request is ${state.status}, not pending.`, { status: state.status })
   }
+}
+
+/** Past its deadline a request belongs to the timeout rule, even before the scheduler has marked it. */
+function assertBeforeDeadline(state: RequestState, now: number): void {
+  if (state.deadlineAt !== undefined && now >= state.deadlineAt) {
+    throw new CountersignError('request_not_pending', 'This request passed its deadline; it is being closed by its timeout rule.', {
+      deadlineAt: state.deadlineAt,
+    })
+  }
+}
+
+/**
+ * The review of an edited request: everything the original demanded plus
+ * what the edited params demand. Requirements are kept by rule name; options
+ * take the stricter side.
+ */
+function mergeReviews(original: ReviewSettings, edited: ReviewSettings): ReviewSettings {
+  const rules = new Set(original.requirements.map((requirement) => requirement.rule))
+  const merged: ReviewSettings = {
+    requirements: [...original.requirements, ...edited.requirements.filter((requirement) => !rules.has(requirement.rule))],
+    allowEdit: original.allowEdit && edited.allowEdit,
+    requireReason: original.requireReason || edited.requireReason,
+    escalateTo: [...new Set([...original.escalateTo, ...edited.escalateTo])],
+    onTimeout: original.onTimeout === 'deny' || edited.onTimeout === 'deny' ? 'deny' : 'expire',
+    policyGroups: mergeGroups(original.policyGroups, edited.policyGroups),
+  }
+  const freshAuth = [original.freshAuthMs, edited.freshAuthMs].filter((ms): ms is number => ms !== undefined)
+  if (freshAuth.length > 0) merged.freshAuthMs = Math.min(...freshAuth)
+  return merged
+}
+
+function mergeGroups(a: Record<string, string[]>, b: Record<string, string[]>): Record<string, string[]> {
+  const merged: Record<string, string[]> = {}
+  for (const groups of [a, b]) {
+    for (const [name, members] of Object.entries(groups)) merged[name] = [...new Set([...(merged[name] ?? []), ...members])]
+  }
+  return merged
 }
 
 function assertApproved(state: RequestState): void {

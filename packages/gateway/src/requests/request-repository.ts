@@ -1,4 +1,4 @@
-import type { Selectable, Transaction } from 'kysely'
+import { type Selectable, sql, type Transaction } from 'kysely'
 import {
   CountersignError,
   type GrantState,
@@ -125,6 +125,7 @@ export const requestRepository = {
         current_version: after.currentVersion,
         digest: after.digest,
         status: after.status,
+        review: after.review ? json(after.review) : null,
         updated_at: after.updatedAt,
         deadline_at: after.deadlineAt ?? null,
         escalate_at: after.escalateAt ?? null,
@@ -143,6 +144,17 @@ export const requestRepository = {
       })
     }
     await insertNewRows(trx, before, after, redactedParams)
+  },
+
+  /**
+   * Serializes submissions of one action by one requester, so two identical
+   * submissions racing on PostgreSQL cannot both find nothing and both insert.
+   * SQLite's single writer already serializes them.
+   */
+  async lockSubmission(trx: Transaction<Database>, requesterId: string, digest: string): Promise<void> {
+    if (dialectOf(trx) === 'postgres') {
+      await sql`select pg_advisory_xact_lock(hashtext(${requesterId}), hashtext(${digest}))`.execute(trx)
+    }
   },
 
   /** The request a requester already made under an idempotency key, if any. */

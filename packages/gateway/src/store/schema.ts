@@ -33,8 +33,8 @@ export interface RequestsTable {
   effect: Immutable<string>
   /** JSON: matched rules, risk, explain, policy sha256. */
   decision: Immutable<Json>
-  /** JSON: review requirements and options, or null when no review applies. */
-  review: Immutable<Json | null>
+  /** JSON: review requirements and options, or null when no review applies. An edit can make it stricter. */
+  review: Json | null
   created_at: Immutable<number>
   updated_at: number
   deadline_at: number | null
