@@ -85,6 +85,77 @@ for (const backend of BACKENDS) {
       }
     })
 
+    it('refuses params, context and edits nested deeper than 32 levels with invalid_request', async () => {
+      const nest = (levels: number): unknown => {
+        let value: unknown = 'leaf'
+        for (let i = 0; i < levels; i++) value = [value]
+        return value
+      }
+      const before = (await call(gw.url, gw.tokens.dana, 'GET', '/v1/requests?limit=200')).body.items.length
+      for (const levels of [33, 3000]) {
+        for (const payload of [
+          { action: 'db.export', resource: 'r', environment: 'prod', params: { a: nest(levels) } },
+          { action: 'db.export', resource: 'r', environment: 'prod', params: {}, context: { a: nest(levels) } },
+        ]) {
+          const response = await call(gw.url, gw.tokens.agent, 'POST', '/v1/requests', payload)
+          expect([response.status, response.body.error.code]).toEqual([400, 'invalid_request'])
+        }
+        const edit = await call(gw.url, gw.tokens.dana, 'POST', `/v1/requests/${requestId}/votes`, { decision: 'approve', params: { a: nest(levels) } })
+        expect([edit.status, edit.body.error.code]).toEqual([400, 'invalid_request'])
+      }
+      const within = await call(gw.url, gw.tokens.agent, 'POST', '/v1/requests', { action: 'cloud.tags.set', resource: 'r', environment: 'prod', params: { a: nest(30) } })
+      expect(within.status).toBe(201)
+      expect((await call(gw.url, gw.tokens.dana, 'GET', '/v1/requests?limit=200')).body.items.length).toBe(before + 1)
+    })
+
+    it('refuses integers too large to keep exactly, instead of rounding two actions into one digest', async () => {
+      const raw = '{"action":"db.export","resource":"r","environment":"prod","params":{"amount":9007199254740993}}'
+      const response = await call(gw.url, gw.tokens.agent, 'POST', '/v1/requests', raw, { 'content-type': 'application/json' })
+      expect([response.status, response.body.error.code]).toEqual([400, 'invalid_request'])
+      expect(response.body.error.message).toContain('9007199254740993')
+      const fine = '{"action":"cloud.tags.set","resource":"r","environment":"prod","params":{"amount":9007199254740991,"ratio":1.5e300}}'
+      expect((await call(gw.url, gw.tokens.agent, 'POST', '/v1/requests', fine, { 'content-type': 'application/json' })).status).toBe(201)
+    })
+
+    it('refuses query parameters a route does not take, and creates nothing', async () => {
+      const before = (await call(gw.url, gw.tokens.dana, 'GET', '/v1/requests?limit=200')).body.items.length
+      const dryRun = await call(gw.url, gw.tokens.agent, 'POST', '/v1/requests?dry_run=true', { action: 'cloud.tags.set', resource: 'q', environment: 'prod', params: {} })
+      expect([dryRun.status, dryRun.body.error.code]).toEqual([400, 'invalid_request'])
+      const bogus = await call(gw.url, gw.tokens.dana, 'GET', `/v1/requests/${requestId}?bogus=1`)
+      expect([bogus.status, bogus.body.error.code]).toEqual([400, 'invalid_request'])
+      expect((await call(gw.url, gw.tokens.dana, 'GET', '/v1/requests?limit=200')).body.items.length).toBe(before)
+    })
+
+    it('answers a malformed URL and a forged cursor with invalid_request in the usual shape', async () => {
+      const badUrl = await call(gw.url, gw.tokens.dana, 'GET', '/v1/requests/%ff')
+      expect([badUrl.status, badUrl.body.error.code]).toEqual([400, 'invalid_request'])
+      for (const c of [1.5, 1e19, -1e308]) {
+        const cursor = Buffer.from(JSON.stringify({ c, i: 'x' })).toString('base64url')
+        const listing = await call(gw.url, gw.tokens.dana, 'GET', `/v1/requests?cursor=${cursor}`)
+        expect([listing.status, listing.body.error.code]).toEqual([400, 'invalid_request'])
+      }
+    })
+
+    it('answers not_found to an agent acting on a request it may not see, and audits nothing', async () => {
+      const head = await gw.auditHead()
+      for (const [path, body] of [
+        [`/v1/requests/${requestId}/votes`, { decision: 'deny' }],
+        [`/v1/requests/${requestId}/cancel`, {}],
+        [`/v1/requests/${requestId}/result`, { outcome: 'succeeded' }],
+      ] as const) {
+        const response = await call(gw.url, gw.tokens.otherAgent, 'POST', path, body)
+        expect([response.status, response.body.error.code]).toEqual([404, 'not_found'])
+      }
+      expect(await gw.auditSince(head)).toEqual([])
+    })
+
+    it('makes one request of ten identical submissions sent at once', async () => {
+      const body = { action: 'db.export', resource: 'pg://prod/orders', environment: 'prod', params: { table: 'orders', at: 'once' } }
+      const responses = await Promise.all(Array.from({ length: 10 }, () => call(gw.url, gw.tokens.agent, 'POST', '/v1/requests', body)))
+      expect(new Set(responses.map((r) => r.body.id)).size).toBe(1)
+      expect(responses.filter((r) => r.status === 201)).toHaveLength(1)
+    })
+
     it('never answers a 5xx for odd paths, ids and query strings', async () => {
       await fc.assert(
         fc.asyncProperty(fc.string(), fc.string(), async (id, query) => {

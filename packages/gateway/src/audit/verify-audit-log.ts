@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto'
 import type { Kysely, Selectable } from 'kysely'
 import type { AuditEntriesTable, Database, Store } from '../store/index.js'
 import type { AuditCheckpoint, AuditEntry } from './audit-entry.js'
-import { GENESIS_HASH, hashAuditEntry } from './audit-hash.js'
+import { GENESIS_HASH, hashAuditEntry, hashCanonicalParts } from './audit-hash.js'
 import { auditKeyId, parseAuditPublicKey, verifyCheckpointSignature } from './audit-signer.js'
 import { readAuditTail } from './append-audit-events.js'
 import { getLatestCheckpoint } from './checkpointer.js'
@@ -153,19 +153,23 @@ async function checkEntry(db: Kysely<Database>, row: EntryRow, expectedSeq: numb
   return undefined
 }
 
+/**
+ * The hash of a row. `actor` and `data` were written as canonical JSON, so the
+ * stored bytes are hashed first: no re-serialization and no recursion, however
+ * deep the data. Only when that does not match is the content parsed and
+ * canonicalized again, to tell an entry rewritten in another JSON form but
+ * re-hashed consistently from one whose content no longer matches its hash.
+ */
 function recomputedHash(row: EntryRow): string | undefined {
-  let entry: Omit<AuditEntry, 'hash'>
+  const entry = { seq: row.seq, ts: row.ts, type: row.type, request_id: row.request_id, prev_hash: row.prev_hash }
+  const direct = hashCanonicalParts(entry, row.actor, row.data)
+  if (direct === row.hash) return direct
   try {
-    entry = {
-      seq: row.seq,
-      ts: row.ts,
-      type: row.type,
+    return hashAuditEntry({
+      ...entry,
       actor: JSON.parse(row.actor) as AuditEntry['actor'],
-      request_id: row.request_id,
       data: JSON.parse(row.data) as AuditEntry['data'],
-      prev_hash: row.prev_hash,
-    }
-    return hashAuditEntry(entry)
+    })
   } catch {
     // Stored JSON that no longer parses (or holds values JSON cannot carry) was edited.
     return undefined

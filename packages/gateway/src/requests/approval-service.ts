@@ -10,11 +10,15 @@ import {
   type Principal,
   type RequestResult,
   type RequestState,
+  type ReviewSettings,
+  reviewStateOf,
+  checkVote,
   type Transition,
   transition,
   type VoteInput,
 } from '../core/index.js'
 import type { GrantSigner } from '../grants/index.js'
+import { ADMIN_GROUP } from '../identity/index.js'
 import { type CompiledPolicy, evaluate, type Evaluation, reviewSettingsOf } from '../policy/index.js'
 import { type Database, isUniqueViolation, type Store } from '../store/index.js'
 import { listRequestIds, type RequestRecord, requestRepository } from './request-repository.js'
@@ -120,6 +124,7 @@ export class ApprovalService {
     try {
       // The retry lookup and the insert share one transaction, so two identical submissions cannot both insert.
       outcome = await store.db.transaction().execute(async (trx) => {
+        await requestRepository.lockSubmission(trx, requester.id, digest)
         const existing = await findExisting(trx, requester, input, digest)
         if (existing) return { existing }
         await requestRepository.insert(trx, record)
@@ -153,8 +158,8 @@ export class ApprovalService {
     filter: { status?: string; action?: string; mine: boolean; limit: number; cursor?: string },
   ): Promise<{ records: RequestRecord[]; nextCursor: string | null }> {
     const cursor = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor)
-    // Agents and services only ever see their own requests.
-    const ownOnly = filter.mine || viewer.kind !== 'human'
+    // Agents and services only ever see their own requests; humans and operators see all.
+    const ownOnly = filter.mine || !canSeeAll(viewer)
     return this.#options.store.db.transaction().execute(async (trx) => {
       const ids = await listRequestIds(trx, {
         ...(filter.status !== undefined ? { status: filter.status } : {}),
@@ -190,10 +195,17 @@ export class ApprovalService {
   /** Casts a vote (approve or deny, optionally with edited params). */
   vote(voter: Principal, id: string, vote: VoteInput, via: string): Promise<RequestRecord> {
     return this.#change(id, { principal: voter, via, refusal: 'vote.refused' }, (record) => {
-      const event: LifecycleEvent = { type: 'vote', voter, via, decision: vote.decision }
+      const now = this.#options.now()
+      const event: Extract<LifecycleEvent, { type: 'vote' }> = { type: 'vote', voter, via, decision: vote.decision }
       if (vote.reason !== undefined) event.reason = vote.reason
-      if (vote.editParams !== undefined) event.editParams = vote.editParams
-      return transition(record.state, event, this.#options.now())
+      if (vote.editParams !== undefined) {
+        event.editParams = vote.editParams
+        // Only an eligible reviewer learns how the policy judges an edit.
+        if (record.state.review) checkVote(reviewStateOf(record.state), voter, vote, now)
+        const editReview = this.#reviewOfEdit(record, vote.editParams, now)
+        if (editReview) event.editReview = editReview
+      }
+      return transition(record.state, event, now)
     })
   }
 
@@ -267,7 +279,10 @@ export class ApprovalService {
     try {
       outcome = await this.#options.store.db.transaction().execute(async (trx) => {
         const record = await requestRepository.load(trx, id, { lock: true })
-        if (!record) throw new CountersignError('not_found', `No request ${id}; check the id.`, { id })
+        // A request the caller may not see does not exist for them, whatever they try to do to it.
+        if (!record || (actor && !canSee(actor.principal, record.state))) {
+          throw new CountersignError('not_found', `No request ${id} that you may see; check the id.`, { id })
+        }
         const changed = this.#withGrant(apply(record), now)
         const redacted = new Map(record.redactedParams)
         for (const version of changed.state.versions) {
@@ -297,6 +312,35 @@ export class ApprovalService {
     return { state: issued.state, auditEvents: [...changed.auditEvents, ...issued.auditEvents] }
   }
 
+  /**
+   * Judges edited params as if they had been submitted: a deny refuses the
+   * edit, and a review adds its requirements to the request's.
+   */
+  #reviewOfEdit(record: RequestRecord, params: Record<string, unknown>, now: number): ReviewSettings | undefined {
+    const { state } = record
+    const input: ActionRequestInput = {
+      action: state.action,
+      resource: state.resource,
+      environment: state.environment,
+      params,
+      context: record.context,
+      ...(record.reason !== null ? { reason: record.reason } : {}),
+      ...(state.bind.length > 0 ? { bind: state.bind } : {}),
+    }
+    const evaluation = evaluate(this.#options.policy(), input, state.requester, now)
+    if (evaluation.effect === 'deny') {
+      const rules = evaluation.matchedRules.filter((rule) => rule.effect === 'deny').map((rule) => rule.name)
+      throw new CountersignError(
+        'edit_denied_by_policy',
+        `The policy denies the edited action${rules.length > 0 ? ` (${rules.join(', ')})` : ''}; approve the original, edit it differently, or deny it.`,
+        { rules },
+      )
+    }
+    if (!evaluation.review) return undefined
+    const { timeoutMs: _timeout, escalateAfterMs: _escalate, ...settings } = reviewSettingsOf(evaluation.review)
+    return settings
+  }
+
   #redactParams(state: RequestState, params: Record<string, unknown>, now: number): Record<string, unknown> {
     const input = { action: state.action, resource: state.resource, environment: state.environment, params }
     return evaluate(this.#options.policy(), input, state.requester, now).redacted.params
@@ -317,9 +361,13 @@ export class ApprovalService {
   }
 }
 
-/** Humans review, so they see every request (redacted); agents and services see only their own. */
+function canSeeAll(viewer: Principal): boolean {
+  return viewer.kind === 'human' || viewer.groups.includes(ADMIN_GROUP)
+}
+
+/** Humans review and operators administer, so they see every request (redacted); agents and services see only their own. */
 export function canSee(viewer: Principal, state: RequestState): boolean {
-  return viewer.kind === 'human' || viewer.id === state.requester.id
+  return canSeeAll(viewer) || viewer.id === state.requester.id
 }
 
 /** True when `viewer` could vote on the request now (ignoring reason and fresh-auth requirements). */
@@ -337,7 +385,7 @@ export function canReview(viewer: Principal, state: RequestState, now: number): 
 function decodeCursor(cursor: string): { createdAt: number; id: string } {
   try {
     const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { c?: unknown; i?: unknown }
-    if (typeof value.c === 'number' && typeof value.i === 'string') return { createdAt: value.c, id: value.i }
+    if (Number.isSafeInteger(value.c) && typeof value.i === 'string') return { createdAt: value.c as number, id: value.i }
   } catch {
     // falls through to the refusal below
   }

@@ -1,6 +1,25 @@
 import { z } from 'zod'
 
-const jsonObject = z.record(z.string(), z.unknown())
+/** How deep params and context may nest; real commands and queries need a handful of levels. */
+export const MAX_JSON_DEPTH = 32
+
+/** The nesting depth of a JSON value, counted without recursion so no input can exhaust the stack. */
+function depthOf(value: unknown): number {
+  let deepest = 0
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop() as [unknown, number]
+    if (current === null || typeof current !== 'object') continue
+    deepest = Math.max(deepest, depth)
+    if (deepest > MAX_JSON_DEPTH) return deepest
+    for (const child of Object.values(current)) stack.push([child, depth + 1])
+  }
+  return deepest
+}
+
+const jsonObject = z
+  .record(z.string(), z.unknown())
+  .refine((value) => depthOf(value) <= MAX_JSON_DEPTH, `must not nest deeper than ${MAX_JSON_DEPTH} levels`)
 // PostgreSQL text cannot hold NUL, and canonical JSON (digests, audit) cannot hold a lone surrogate:
 // no name, reason or id needs either, so both are refused at the door.
 const wellFormed = (schema: z.ZodString) =>
@@ -57,6 +76,9 @@ export const createKeyBody = z.strictObject({
 })
 
 export const requestIdParams = z.strictObject({ id: text(100) })
+
+/** Routes that take no query string refuse one, rather than ignore what a caller may think it asked for. */
+export const noQuery = z.strictObject({})
 
 export const waitQuery = z.strictObject({
   timeout: z.coerce.number().int().min(0).max(60).default(30),

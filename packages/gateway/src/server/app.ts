@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { CountersignError, type Principal } from '../core/index.js'
 import type { GrantSigner } from '../grants/index.js'
-import type { ApiKeyRepository, Authenticator } from '../identity/index.js'
+import { ADMIN_GROUP, type ApiKeyRepository, type Authenticator } from '../identity/index.js'
 import { type ApprovalService, canReview, canSee, toRequestView } from '../requests/index.js'
 import type { Store } from '../store/index.js'
 import {
@@ -9,6 +9,7 @@ import {
   createKeyBody,
   createRequestBody,
   listQuery,
+  noQuery,
   redeemBody,
   requestIdParams,
   resultBody,
@@ -16,7 +17,7 @@ import {
   waitQuery,
 } from './api-schemas.js'
 import type { GatewayAudit } from './audit-appender.js'
-import { installErrorHandling, parseInput } from './http-errors.js'
+import { installErrorHandling, parseInput, parseJsonBody } from './http-errors.js'
 import type { KeyAdmin } from './key-admin.js'
 import type { GatewayMetrics } from './metrics.js'
 import { openApiDocument } from './openapi.js'
@@ -43,8 +44,9 @@ export interface AppDependencies {
   shutdown: AbortSignal
 }
 
-/** The group whose members may manage API keys. */
-export const ADMIN_GROUP = 'countersign:admins'
+/** The routes that take a query string; every other route refuses one. */
+const QUERY_ROUTES = new Set(['/v1/requests', '/v1/requests/:id/wait'])
+
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -61,8 +63,26 @@ function viaOf(request: FastifyRequest): string {
 
 /** Builds the gateway's HTTP API. */
 export function buildApp(deps: AppDependencies): FastifyInstance {
-  const app = Fastify({ logger: deps.logger, bodyLimit: deps.bodyLimit, return503OnClosing: true, forceCloseConnections: 'idle' })
+  const app = Fastify({
+    logger: deps.logger,
+    bodyLimit: deps.bodyLimit,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    frameworkErrors(error, _request, reply) {
+      const refused = new CountersignError('invalid_request', `The request line is malformed: ${error.message}`)
+      // This hook's reply is typed for no particular route; it is an ordinary reply.
+      void (reply as FastifyReply).status(400).send({ error: refused.toJSON() })
+    },
+  })
   installErrorHandling(app, deps.metrics)
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string))
+    } catch (error) {
+      done(error as Error, undefined)
+    }
+  })
   app.decorateRequest('principal', null as unknown as Principal)
 
   const authenticate = async (request: FastifyRequest): Promise<void> => {
@@ -100,6 +120,9 @@ export function buildApp(deps: AppDependencies): FastifyInstance {
 
   app.register(async (v1) => {
     v1.addHook('onRequest', authenticate)
+    v1.addHook('preValidation', async (request) => {
+      if (!(request.method === 'GET' && QUERY_ROUTES.has(request.routeOptions.url ?? ''))) parseInput(noQuery, request.query, 'query')
+    })
 
     v1.post('/requests', async (request, reply) => {
       const body = parseInput(createRequestBody, request.body, 'request body')

@@ -20,6 +20,32 @@ export function parseInput<T>(schema: z.ZodType<T>, value: unknown, where: strin
   return result.data
 }
 
+/**
+ * Parses a JSON body, refusing what would silently change meaning once parsed:
+ * integers beyond 2^53 (they would round, and two different actions would
+ * share a digest) and prototype keys.
+ */
+export function parseJsonBody(text: string): unknown {
+  if (text.trim() === '') throw new CountersignError('invalid_request', 'The body is empty; send a JSON object.')
+  try {
+    return JSON.parse(text, function reviver(this: unknown, key: string, value: unknown, context?: { source?: string }) {
+      if (key === '__proto__' || (key === 'constructor' && typeof value === 'object' && value !== null && 'prototype' in value)) {
+        throw new CountersignError('invalid_request', `The body uses the reserved key "${key}"; rename it.`)
+      }
+      if (typeof value === 'number' && !Number.isSafeInteger(value) && context?.source !== undefined && /^-?\d+$/.test(context.source)) {
+        throw new CountersignError(
+          'invalid_request',
+          `The integer ${context.source} is too large to be kept exactly (beyond 2^53); send it as a string.`,
+        )
+      }
+      return value
+    })
+  } catch (error) {
+    if (error instanceof CountersignError) throw error
+    throw new CountersignError('invalid_request', `The body is not valid JSON: ${(error as Error).message}`)
+  }
+}
+
 function fromFastifyError(error: FastifyError): CountersignError | undefined {
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':

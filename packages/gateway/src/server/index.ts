@@ -1,4 +1,4 @@
-export { buildApp, ADMIN_GROUP } from './app.js'
+export { buildApp } from './app.js'
 export type { AppDependencies } from './app.js'
 export { examplePolicyPath, startGateway } from './gateway.js'
 export type { Gateway, GatewayHooks } from './gateway.js'
