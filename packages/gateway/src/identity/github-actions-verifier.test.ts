@@ -1,7 +1,7 @@
 import type { JWTPayload } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CountersignError } from '../core/index.js'
-import { createGitHubActionsVerifier } from './github-actions-verifier.js'
+import { createGitHubActionsVerifier, type GitHubActionsVerifierOptions } from './github-actions-verifier.js'
 import { startTestIssuer } from './test-issuer.js'
 import type { TestIssuer } from './test-issuer.js'
 
@@ -15,7 +15,7 @@ afterAll(async () => {
   await github.close()
 })
 
-function verifier(options: { allowedRepositories?: string[]; audience?: string } = {}) {
+function verifier(options: Partial<GitHubActionsVerifierOptions> = {}) {
   return createGitHubActionsVerifier({ issuer: github.issuer, audience: 'countersign', ...options })
 }
 
