@@ -28,7 +28,8 @@ export async function streamEvents(
 
   // Sends run one after another so events leave in sequence order.
   let chain = Promise.resolve()
-  let lastSent = Number.isInteger(lastEventId) && lastEventId > 0 ? lastEventId : 0
+  const resumeFrom = Number.isSafeInteger(lastEventId) && lastEventId > 0 ? lastEventId : 0
+  let lastSent = resumeFrom
   const send = (change: RequestChange): void => {
     chain = chain.then(async () => {
       if (change.seq <= lastSent || out.destroyed) return
@@ -38,7 +39,9 @@ export async function streamEvents(
     })
   }
 
-  const unsubscribe = options.events.subscribe('*', send)
+  // Live changes that arrive while the missed ones are read wait for them, so ids stay in order.
+  let heldBack: RequestChange[] | undefined = resumeFrom > 0 ? [] : undefined
+  const unsubscribe = options.events.subscribe('*', (change) => (heldBack ? heldBack.push(change) : send(change)))
   const keepalive = setInterval(() => out.write(': keepalive\n\n'), KEEPALIVE_MS)
   const end = (): void => {
     unsubscribe()
@@ -49,21 +52,21 @@ export async function streamEvents(
   request.raw.once('close', end)
   options.shutdown.addEventListener('abort', end, { once: true })
 
-  if (lastSent > 0) {
+  if (heldBack) {
     const missed = await options.store.db
       .selectFrom('audit_entries')
       .select(['seq', 'request_id'])
-      .where('seq', '>', lastSent)
+      .where('seq', '>', resumeFrom)
       .where('request_id', 'is not', null)
       .orderBy('seq')
       .limit(RESUME_LIMIT)
       .execute()
+    // One event per request, at its latest change: the view sent is the request as it is now.
     const latest = new Map<string, number>()
     for (const entry of missed) if (entry.request_id !== null) latest.set(entry.request_id, entry.seq)
-    const replay = [...latest].map(([requestId, seq]) => ({ requestId, seq })).sort((a, b) => a.seq - b.seq)
-    // Replayed changes carry older ids than live ones; let them through first.
-    const resumeFrom = lastSent
-    lastSent = 0
-    for (const change of replay) if (change.seq > resumeFrom) send(change)
+    for (const [requestId, seq] of [...latest].sort((a, b) => a[1] - b[1])) send({ requestId, seq })
+    const live = heldBack
+    heldBack = undefined
+    for (const change of live) send(change)
   }
 }
