@@ -5,6 +5,7 @@ const WIRE_ERROR_CODES = [
   'invalid_request',
   'reason_required',
   'unauthenticated',
+  'rate_limited',
   'fresh_auth_required',
   'forbidden',
   'self_approval',

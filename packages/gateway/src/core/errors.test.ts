@@ -10,6 +10,7 @@ const PINNED_STATUSES: ReadonlyArray<readonly [ErrorCode, number]> = [
   ['payload_too_large', 413],
   ['unsupported_media_type', 415],
   ['unauthenticated', 401],
+  ['rate_limited', 429],
   ['forbidden', 403],
   ['not_found', 404],
   ['idempotency_conflict', 409],

@@ -1,5 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import { CountersignError, type Principal } from '../core/index.js'
+import { CountersignError, isCountersignError, type Principal } from '../core/index.js'
 import type { GrantSigner } from '../grants/index.js'
 import { ADMIN_GROUP, type ApiKeyRepository, type Authenticator } from '../identity/index.js'
 import { type ApprovalService, canReview, canSee, toRequestView } from '../requests/index.js'
@@ -17,6 +17,7 @@ import {
   waitQuery,
 } from './api-schemas.js'
 import type { GatewayAudit } from './audit-appender.js'
+import { FailedAuthLimiter } from './failed-auth-limiter.js'
 import { installErrorHandling, parseInput, parseJsonBody } from './http-errors.js'
 import type { KeyAdmin } from './key-admin.js'
 import type { GatewayMetrics } from './metrics.js'
@@ -43,6 +44,9 @@ export interface AppDependencies {
   /** Aborted when the gateway stops: long-polls answer at once and event streams end. */
   shutdown: AbortSignal
 }
+
+/** Failed authentications one address may make in a minute before it is refused outright. */
+const FAILED_AUTH_LIMIT = 30
 
 /** The routes that take a query string; every other route refuses one. */
 const QUERY_ROUTES = new Set(['/v1/requests', '/v1/requests/:id/wait'])
@@ -85,8 +89,20 @@ export function buildApp(deps: AppDependencies): FastifyInstance {
   })
   app.decorateRequest('principal', null as unknown as Principal)
 
-  const authenticate = async (request: FastifyRequest): Promise<void> => {
-    request.principal = await deps.authenticator.authenticate(request.headers.authorization, deps.now())
+  const failedAuth = new FailedAuthLimiter({ limit: FAILED_AUTH_LIMIT, windowMs: 60_000 })
+  const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const now = deps.now()
+    const waitMs = failedAuth.retryAfterMs(request.ip, now)
+    if (waitMs > 0) {
+      void reply.header('retry-after', String(Math.ceil(waitMs / 1000)))
+      throw new CountersignError('rate_limited', `Too many failed sign-ins from this address; try again in ${Math.ceil(waitMs / 1000)} s.`)
+    }
+    try {
+      request.principal = await deps.authenticator.authenticate(request.headers.authorization, now)
+    } catch (error) {
+      if (isCountersignError(error) && error.code === 'unauthenticated') failedAuth.recordFailure(request.ip, now)
+      throw error
+    }
   }
   const view = (record: Parameters<typeof toRequestView>[0], request: FastifyRequest) =>
     toRequestView(record, request.principal, deps.grants)

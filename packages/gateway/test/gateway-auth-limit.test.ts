@@ -1,0 +1,39 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { call } from './support/gateway-process.js'
+import { PEOPLE, startTestGateway, type TestGateway } from './support/test-gateway.js'
+
+const POLICY = `version: 1
+defaults: { effect: deny }
+rules:
+  - name: tags-are-free
+    match: { action: "cloud.tags.*" }
+    effect: allow
+`
+
+describe('refusing an address that keeps failing to sign in', () => {
+  let gw: TestGateway
+  let offsetMs = 0
+
+  beforeAll(async () => {
+    gw = await startTestGateway({ backend: 'sqlite', policy: POLICY, keys: PEOPLE, hooks: { now: () => Date.now() + offsetMs } })
+  })
+
+  afterAll(async () => {
+    await gw?.close()
+  })
+
+  it('answers rate_limited with Retry-After after 30 failures in a minute, checks no more keys, and lets the address back after the window', async () => {
+    const forged = 'cs_aaaaaaaaaaaa_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'
+    for (let i = 0; i < 30; i++) {
+      expect((await call(gw.url, forged, 'GET', '/v1/requests')).status).toBe(401)
+    }
+    const limited = await fetch(`${gw.url}/v1/requests`, { headers: { authorization: `Bearer ${forged}` } })
+    expect(limited.status).toBe(429)
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect(((await limited.json()) as { error: { code: string } }).error.code).toBe('rate_limited')
+    // Refused before any key is looked at, so a good key from the same address waits too.
+    expect((await call(gw.url, gw.tokens.agent, 'GET', '/v1/requests')).status).toBe(429)
+    offsetMs = 61_000
+    expect((await call(gw.url, gw.tokens.agent, 'GET', '/v1/requests')).status).toBe(200)
+  })
+})
