@@ -10,6 +10,9 @@ const CONFIG_TEMPLATE = `# Countersign gateway configuration. Paths are relative
 host: 127.0.0.1
 port: 8080
 
+# Behind a reverse proxy, name it so client addresses come from X-Forwarded-For.
+# trust_proxy: [10.0.0.5]
+
 # The URL people and clients use to reach this gateway (links, grant issuer).
 # public_url: https://countersign.example.com
 

@@ -41,6 +41,7 @@ export interface AppDependencies {
   /** Where people open a request in the console; shown by the CLI. */
   publicUrl: string
   logger: boolean
+  trustProxy: boolean | string[]
   /** Aborted when the gateway stops: long-polls answer at once and event streams end. */
   shutdown: AbortSignal
 }
@@ -70,6 +71,7 @@ export function buildApp(deps: AppDependencies): FastifyInstance {
   const app = Fastify({
     logger: deps.logger,
     bodyLimit: deps.bodyLimit,
+    trustProxy: deps.trustProxy,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     frameworkErrors(error, _request, reply) {

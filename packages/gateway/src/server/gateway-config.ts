@@ -23,6 +23,7 @@ const configFileSchema = z.strictObject({
   policy: z.string().min(1).optional(),
   public_url: z.url().optional(),
   log: z.boolean().optional(),
+  trust_proxy: z.union([z.boolean(), z.array(z.string().min(1)).min(1)]).optional(),
   body_limit: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
   grants: z.strictObject({ ttl: duration.optional(), audience: z.string().min(1).optional() }).optional(),
   audit: z.strictObject({
@@ -59,6 +60,8 @@ export interface GatewayConfig {
   policyFile?: string
   publicUrl: string
   log: boolean
+  /** Proxies whose X-Forwarded-For names the client (true: any); the client address limits failed sign-ins. */
+  trustProxy: boolean | string[]
   bodyLimit: number
   grantTtlMs: number
   grantAudience: string
@@ -121,6 +124,7 @@ export function loadGatewayConfig(overrides: ConfigOverrides, env: NodeJS.Proces
     dataDir: resolve(overrides.dataDir ?? env.COUNTERSIGN_DATA_DIR ?? fromFile(file.data_dir) ?? '.countersign'),
     publicUrl: file.public_url ?? `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     log: file.log ?? false,
+    trustProxy: file.trust_proxy ?? false,
     bodyLimit: file.body_limit ?? 1024 * 1024,
     grantTtlMs: parseDuration(file.grants?.ttl ?? '5m'),
     grantAudience: file.grants?.audience ?? 'countersign',

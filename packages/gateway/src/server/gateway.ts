@@ -145,7 +145,7 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
     const shutdown = new AbortController()
     const app = buildApp({
       service, authenticator, keys, keyAdmin, audit, grants, events, metrics, store, now,
-      bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, logger: config.log, shutdown: shutdown.signal,
+      bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, logger: config.log, trustProxy: config.trustProxy, shutdown: shutdown.signal,
     })
     await app.listen({ host: config.host, port: config.port })
     scheduler.start()
