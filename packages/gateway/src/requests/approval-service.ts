@@ -3,6 +3,7 @@ import type { Transaction } from 'kysely'
 import {
   type ActionRequestInput,
   type AuditEvent,
+  checkVote,
   CountersignError,
   isCountersignError,
   type LifecycleEvent,
@@ -12,14 +13,13 @@ import {
   type RequestState,
   type ReviewSettings,
   reviewStateOf,
-  checkVote,
   type Transition,
   transition,
   type VoteInput,
 } from '../core/index.js'
 import type { GrantSigner } from '../grants/index.js'
 import { ADMIN_GROUP } from '../identity/index.js'
-import { type CompiledPolicy, evaluate, type Evaluation, reviewSettingsOf } from '../policy/index.js'
+import { type CompiledPolicy, evaluate, reviewSettingsOf } from '../policy/index.js'
 import { type Database, isUniqueViolation, type Store } from '../store/index.js'
 import { listRequestIds, type RequestRecord, requestRepository } from './request-repository.js'
 
@@ -48,7 +48,6 @@ export interface ApprovalServiceOptions {
 export interface Submission {
   record: RequestRecord
   created: boolean
-  evaluation?: Evaluation
 }
 
 /** A redemption: what the redeemer may now run, exactly once. */
@@ -131,7 +130,7 @@ export class ApprovalService {
         return { seq: await this.#options.audit.append(trx, decided.auditEvents, now) }
       })
     } catch (error) {
-      // On PostgreSQL two identical submissions can race past the lookup; the idempotency key's unique constraint lets one through.
+      // One key used for two different actions at once takes two different locks; the key's unique constraint lets one through.
       if (input.idempotencyKey !== undefined && isUniqueViolation(error)) {
         const winner = await store.db.transaction().execute((trx) => findExisting(trx, requester, input, digest))
         if (winner) return { record: winner, created: false }
@@ -140,10 +139,10 @@ export class ApprovalService {
     }
     if ('existing' in outcome) return { record: outcome.existing, created: false }
     this.#options.listener.requestChanged({ requestId: record.state.id, seq: outcome.seq, after: record.state, effect: evaluation.effect })
-    return { record, created: true, evaluation }
+    return { record, created: true }
   }
 
-  /** Loads a request the caller may see: humans see every request, agents and services only their own. */
+  /** Loads a request the caller may see: humans and operators see every request, agents and services only their own. */
   async get(viewer: Principal, id: string): Promise<RequestRecord> {
     const record = await this.#options.store.db.transaction().execute((trx) => requestRepository.load(trx, id, { lock: false }))
     if (!record || !canSee(viewer, record.state)) {
