@@ -207,6 +207,18 @@ ${m.cpus} × ${m.cpu}, ${m.memoryGiB} GiB, Node ${m.node}. Run on ${results.date
 
 ## Figures
 ${table}
+
+## Reading the figures
+- The gateway serves on one thread, and under this load that thread is busy all the time: the limit is
+  CPU, not the disk. SQLite commits are grouped (one fsync for every transaction that committed in the
+  same turn of the event loop), so durability costs little; what remains per request is the work
+  itself: key lookup, policy, about ten SQL statements in one transaction, canonical JSON and hashes
+  for the digest and the audit chain, and an Ed25519 signature.
+- The bare route does none of that, so the ratio mainly measures the cost of a durable, audited,
+  signed decision. At 50 connections the latency follows from the throughput (Little's law: the mean
+  is about connections ÷ requests per second).
+- Approve-to-resume is push: the vote's commit wakes the parked long-poll in the same process, with
+  no polling interval.
 `
 }
 
