@@ -35,6 +35,7 @@ export class SchemaScopedIntrospector implements DatabaseIntrospector {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly #db: Kysely<any>
 
+  // Same reason: Kysely hands every introspector a Kysely<any>.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   constructor(db: Kysely<any>) {
     this.#db = db
