@@ -2,7 +2,7 @@ import type { Kysely, Transaction } from 'kysely'
 import type { Database, Store } from '../store/index.js'
 import type { AuditCheckpoint } from './audit-entry.js'
 import type { AuditSigner } from './audit-signer.js'
-import { lockAuditLog, readAuditTail } from './append-audit-events.js'
+import { type AuditTail, lockAuditLog, readAuditTail } from './append-audit-events.js'
 
 /** When to write a checkpoint. */
 export interface CheckpointPolicy {
@@ -20,9 +20,12 @@ export interface Checkpointer {
    * Writes a checkpoint inside the caller's transaction when the policy says
    * one is due. Call it after `appendAuditEvents`, and on a timer so the
    * time-based rule also fires when appends stop.
+   * @param head The entry just appended, when the caller has it: if what
+   *   this checkpointer last read already shows that no checkpoint is due,
+   *   it answers without reading the log.
    * @returns The checkpoint written, or undefined when none was due.
    */
-  maybeCheckpoint(trx: Transaction<Database>, now: number): Promise<AuditCheckpoint | undefined>
+  maybeCheckpoint(trx: Transaction<Database>, now: number, head?: AuditTail): Promise<AuditCheckpoint | undefined>
   /**
    * Checkpoints the current head at once (e.g. on shutdown or before an
    * export) unless the latest checkpoint already covers it.
@@ -50,6 +53,13 @@ export function createCheckpointer(signer: AuditSigner, policy: Partial<Checkpoi
     throw new TypeError(`createCheckpointer: everyMs must be a non-negative number of milliseconds, got ${everyMs}`)
   }
 
+  /**
+   * The latest checkpoint as last read (size 0 and the first entry's time
+   * before there is one). Checkpoints only ever grow, so this never overstates
+   * how recent the real latest is: when it says none is due, none is.
+   */
+  let lastSeen: { size: number; ts: number } | undefined
+
   async function checkpointIf(
     trx: Transaction<Database>,
     now: number,
@@ -65,6 +75,8 @@ export function createCheckpointer(signer: AuditSigner, policy: Partial<Checkpoi
     if (newEntries <= 0) return undefined
     // Before the first checkpoint the clock runs from the first entry.
     const since = last?.ts ?? (await firstEntryTs(trx))
+    // Only what was read is remembered: a checkpoint written below may still roll back with its transaction.
+    lastSeen = { size: last?.size ?? 0, ts: since }
     if (!due(newEntries, now - since)) return undefined
     const checkpoint = signer.sign({ size: tail.seq, head_hash: tail.hash, ts: now })
     await trx.insertInto('checkpoints').values(checkpoint).execute()
@@ -72,8 +84,10 @@ export function createCheckpointer(signer: AuditSigner, policy: Partial<Checkpoi
   }
 
   return {
-    maybeCheckpoint(trx, now) {
-      return checkpointIf(trx, now, (newEntries, sinceLast) => newEntries >= everyEntries || sinceLast >= everyMs)
+    async maybeCheckpoint(trx, now, head) {
+      const due = (newEntries: number, sinceLast: number): boolean => newEntries >= everyEntries || sinceLast >= everyMs
+      if (head && lastSeen && !due(head.seq - lastSeen.size, now - lastSeen.ts)) return undefined
+      return checkpointIf(trx, now, due)
     },
     checkpointNow(store, now) {
       return store.db.transaction().execute((trx) => checkpointIf(trx, now, () => true))

@@ -23,8 +23,9 @@ export function createAuditAppender(options: { store: Store; dataDir: string; ev
   })
   const append = async (trx: Transaction<Database>, events: AuditEvent[], now: number): Promise<number> => {
     const entries = await appendAuditEvents(trx, events, now)
-    await checkpointer.maybeCheckpoint(trx, now)
-    return entries.at(-1)?.seq ?? 0
+    const head = entries.at(-1)
+    await checkpointer.maybeCheckpoint(trx, now, head)
+    return head?.seq ?? 0
   }
   return {
     append,
