@@ -125,6 +125,21 @@ for (const backend of BACKENDS) {
       })
     })
 
+    describe('ids', () => {
+      it('gives requests and grants ids that start with their creation time and end with 96 random bits', async () => {
+        const first = await submit({ ...TAGS, params: { owner: 'ids-1' } })
+        await new Promise((resolve) => setTimeout(resolve, 5))
+        const second = await submit({ ...TAGS, params: { owner: 'ids-2' } })
+        for (const { body } of [first, second]) {
+          expect(body.id).toMatch(/^req_[0-9a-f]{12}[0-9a-f]{24}$/)
+          expect(body.grant.jti).toMatch(/^grt_[0-9a-f]{12}[0-9a-f]{24}$/)
+          expect(parseInt(body.id.slice(4, 16), 16)).toBe(Date.parse(body.created_at))
+        }
+        expect(second.body.id > first.body.id).toBe(true)
+        expect(second.body.grant.jti > first.body.grant.jti).toBe(true)
+      })
+    })
+
     describe('the event stream', () => {
       it('sends a human an event with the audit sequence as id and the request view whenever a request changes', async () => {
         const stream = await openEventStream(gw.url, token('dana'))

@@ -62,8 +62,14 @@ export interface Redemption {
   redeemedAt: number
 }
 
-const newRequestId = (): string => `req_${randomBytes(12).toString('hex')}`
-const newGrantId = (): string => `grt_${randomBytes(12).toString('hex')}`
+/**
+ * Ids start with the time, so new rows land at the end of their indexes
+ * instead of all over them, and end with 96 random bits, so they cannot be
+ * guessed.
+ */
+const newId = (prefix: string, now: number): string => `${prefix}${now.toString(16).padStart(12, '0')}${randomBytes(12).toString('hex')}`
+const newRequestId = (now: number): string => newId('req_', now)
+const newGrantId = (now: number): string => newId('grt_', now)
 
 /**
  * Applies decisions to requests: evaluates policy, records versions, votes and
@@ -86,7 +92,7 @@ export class ApprovalService {
     const evaluation = evaluate(policy, input, requester, now)
     const opened = openRequest(
       {
-        id: newRequestId(),
+        id: newRequestId(now),
         requester,
         input,
         effect: evaluation.effect,
@@ -307,7 +313,7 @@ export class ApprovalService {
   /** Every approval, by policy or by people, comes with its single-use grant. */
   #withGrant(changed: Transition, now: number): Transition {
     if (changed.state.status !== 'approved' || changed.state.grant) return changed
-    const issued = transition(changed.state, { type: 'grant_issued', jti: newGrantId(), expiresAt: now + this.#options.grantTtlMs }, now)
+    const issued = transition(changed.state, { type: 'grant_issued', jti: newGrantId(now), expiresAt: now + this.#options.grantTtlMs }, now)
     return { state: issued.state, auditEvents: [...changed.auditEvents, ...issued.auditEvents] }
   }
 
