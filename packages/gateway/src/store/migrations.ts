@@ -169,10 +169,28 @@ const lookupIndexes: Migration = {
   },
 }
 
+/**
+ * The lookups by digest, deadline and escalation only ever look for pending
+ * requests, so their indexes hold only those. A request decided at once (most
+ * of them) then updates none of the three, and the digest index no longer
+ * takes a write at a random place for every request.
+ */
+const pendingIndexes: Migration = {
+  async up(db: AnyDb): Promise<void> {
+    await db.schema.dropIndex('requests_requester_status_digest_idx').execute()
+    await db.schema.dropIndex('requests_deadline_at_idx').execute()
+    await db.schema.dropIndex('requests_escalate_at_idx').execute()
+    const pendingOnly = sql<boolean>`status = ${sql.lit('pending')}`
+    await db.schema.createIndex('requests_pending_digest_idx').on('requests').columns(['requester_id', 'digest']).where(pendingOnly).execute()
+    await db.schema.createIndex('requests_pending_deadline_idx').on('requests').column('deadline_at').where(pendingOnly).execute()
+    await db.schema.createIndex('requests_pending_escalate_idx').on('requests').column('escalate_at').where(pendingOnly).execute()
+  },
+}
+
 function migrationsFor(dialect: StoreDialect): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
-      return { '0001_initial': initialSchema(dialect), '0002_lookup_indexes': lookupIndexes }
+      return { '0001_initial': initialSchema(dialect), '0002_lookup_indexes': lookupIndexes, '0003_pending_indexes': pendingIndexes }
     },
   }
 }
