@@ -36,12 +36,17 @@ afterEach(async () => {
   rmSync(dataDir, { recursive: true, force: true })
 })
 
-/** SQLite's plan for each captured query, one line per query. */
+/**
+ * SQLite's plan for each captured query, one line per query. A query of
+ * pending requests must name the status as a literal: with a parameter SQLite
+ * still finds the partial index, but plans the statement again on every run.
+ */
 async function plans(nodes: RootOperationNode[]): Promise<string[]> {
   const executor = store.db.getExecutor()
   const result: string[] = []
   for (const node of nodes) {
     const compiled = executor.compileQuery(node, createQueryId())
+    if (compiled.sql.includes('from "requests"')) expect(compiled.sql).toContain(`"status" = 'pending'`)
     const { rows } = await store.db.executeQuery<{ detail: string }>(
       CompiledQuery.raw(`explain query plan ${compiled.sql}`, [...compiled.parameters]),
     )

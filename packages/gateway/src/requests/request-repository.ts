@@ -12,6 +12,7 @@ import {
   type Database,
   dialectOf,
   isUniqueViolation,
+  PENDING,
   type RequestsTable,
 } from '../store/index.js'
 
@@ -175,7 +176,7 @@ export const requestRepository = {
       .select('id')
       .where('requester_id', '=', requesterId)
       .where('digest', '=', digest)
-      .where('status', '=', 'pending')
+      .where('status', '=', PENDING)
       .executeTakeFirst()
     return row?.id
   },

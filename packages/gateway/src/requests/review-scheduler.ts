@@ -1,5 +1,5 @@
 import { isCountersignError } from '../core/index.js'
-import type { Store } from '../store/index.js'
+import { PENDING, type Store } from '../store/index.js'
 import type { ApprovalService } from './approval-service.js'
 
 /** The longest the scheduler sleeps before looking again, so changes made by other replicas are seen. */
@@ -50,8 +50,8 @@ export class ReviewScheduler {
     const db = this.#store.db
     let fired = 0
     const [expiring, escalating, grants] = await Promise.all([
-      db.selectFrom('requests').select('id').where('status', '=', 'pending').where('deadline_at', '<=', now).limit(BATCH).execute(),
-      db.selectFrom('requests').select('id').where('status', '=', 'pending').where('escalated_at', 'is', null)
+      db.selectFrom('requests').select('id').where('status', '=', PENDING).where('deadline_at', '<=', now).limit(BATCH).execute(),
+      db.selectFrom('requests').select('id').where('status', '=', PENDING).where('escalated_at', 'is', null)
         .where('escalate_at', '<=', now).limit(BATCH).execute(),
       db.selectFrom('grants').select('request_id').where('status', '=', 'issued').where('expires_at', '<=', now).limit(BATCH).execute(),
     ])
@@ -73,8 +73,8 @@ export class ReviewScheduler {
   async #nextDue(): Promise<number> {
     const db = this.#store.db
     const [deadline, escalation, grant] = await Promise.all([
-      db.selectFrom('requests').select((eb) => eb.fn.min('deadline_at').as('at')).where('status', '=', 'pending').executeTakeFirst(),
-      db.selectFrom('requests').select((eb) => eb.fn.min('escalate_at').as('at')).where('status', '=', 'pending')
+      db.selectFrom('requests').select((eb) => eb.fn.min('deadline_at').as('at')).where('status', '=', PENDING).executeTakeFirst(),
+      db.selectFrom('requests').select((eb) => eb.fn.min('escalate_at').as('at')).where('status', '=', PENDING)
         .where('escalated_at', 'is', null).executeTakeFirst(),
       db.selectFrom('grants').select((eb) => eb.fn.min('expires_at').as('at')).where('status', '=', 'issued').executeTakeFirst(),
     ])
