@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
 import type { Insertable, Kysely, Transaction } from 'kysely'
 import type { AuditEvent } from '../core/index.js'
-import { dialectOf } from '../store/index.js'
+import { dialectOf, insertRows } from '../store/index.js'
 import type { Database } from '../store/index.js'
 import type { AuditEntry } from './audit-entry.js'
 import { canonicalJson } from '../core/index.js'
@@ -96,7 +96,7 @@ export async function appendAuditEvents(
     prevHash = hash
   }
   for (let start = 0; start < rows.length; start += INSERT_CHUNK) {
-    await trx.insertInto('audit_entries').values(rows.slice(start, start + INSERT_CHUNK)).execute()
+    await insertRows(trx, 'audit_entries', rows.slice(start, start + INSERT_CHUNK))
   }
   return entries
 }

@@ -11,6 +11,7 @@ import {
 import {
   type Database,
   dialectOf,
+  insertRows,
   isUniqueViolation,
   PENDING,
   type RequestsTable,
@@ -73,42 +74,38 @@ export const requestRepository = {
   /** Inserts a new request (version 1, and its grant when the policy allowed it). */
   async insert(trx: Transaction<Database>, record: RequestRecord): Promise<void> {
     const { state } = record
-    await trx
-      .insertInto('requests')
-      .values({
-        id: state.id,
-        requester_id: state.requester.id,
-        requester_kind: state.requester.kind,
-        requester: json(state.requester),
-        on_behalf_of_id: state.onBehalfOf?.id ?? null,
-        on_behalf_of_verified: state.onBehalfOf?.verified ? 1 : 0,
-        action: state.action,
-        resource: state.resource,
-        environment: state.environment,
-        reason: record.reason,
-        context: json(record.context),
-        bind: json(state.bind),
-        idempotency_key: record.idempotencyKey,
-        current_version: state.currentVersion,
-        digest: state.digest,
-        status: state.status,
-        effect: record.effect,
-        decision: json(record.decision),
-        review: state.review ? json(state.review) : null,
-        created_at: state.createdAt,
-        updated_at: state.updatedAt,
-        deadline_at: state.deadlineAt ?? null,
-        escalate_at: state.escalateAt ?? null,
-        escalated_at: state.escalatedAt ?? null,
-        decided_at: state.decidedAt ?? null,
-        result: state.result ? json(state.result) : null,
-      })
-      .execute()
+    await insertRows(trx, 'requests', [{
+      id: state.id,
+      requester_id: state.requester.id,
+      requester_kind: state.requester.kind,
+      requester: json(state.requester),
+      on_behalf_of_id: state.onBehalfOf?.id ?? null,
+      on_behalf_of_verified: state.onBehalfOf?.verified ? 1 : 0,
+      action: state.action,
+      resource: state.resource,
+      environment: state.environment,
+      reason: record.reason,
+      context: json(record.context),
+      bind: json(state.bind),
+      idempotency_key: record.idempotencyKey,
+      current_version: state.currentVersion,
+      digest: state.digest,
+      status: state.status,
+      effect: record.effect,
+      decision: json(record.decision),
+      review: state.review ? json(state.review) : null,
+      created_at: state.createdAt,
+      updated_at: state.updatedAt,
+      deadline_at: state.deadlineAt ?? null,
+      escalate_at: state.escalateAt ?? null,
+      escalated_at: state.escalatedAt ?? null,
+      decided_at: state.decidedAt ?? null,
+      result: state.result ? json(state.result) : null,
+    }])
     if (record.idempotencyKey !== null) {
-      await trx
-        .insertInto('idempotency_keys')
-        .values({ requester_id: state.requester.id, key: record.idempotencyKey, request_id: state.id, created_at: state.createdAt })
-        .execute()
+      await insertRows(trx, 'idempotency_keys', [
+        { requester_id: state.requester.id, key: record.idempotencyKey, request_id: state.id, created_at: state.createdAt },
+      ])
     }
     await insertNewRows(trx, undefined, state, record.redactedParams)
   },
@@ -191,38 +188,34 @@ async function insertNewRows(
   const knownVersions = new Set(before?.versions.map((v) => v.version) ?? [])
   const newVersions = after.versions.filter((v) => !knownVersions.has(v.version))
   if (newVersions.length > 0) {
-    await trx
-      .insertInto('request_versions')
-      .values(
-        newVersions.map((v) => ({
-          request_id: after.id,
-          version: v.version,
-          params: json(v.params),
-          redacted_params: json(redactedParams.get(v.version) ?? {}),
-          digest: v.digest,
-          created_at: v.createdAt,
-          created_by: v.createdBy,
-        })),
-      )
-      .execute()
+    await insertRows(
+      trx,
+      'request_versions',
+      newVersions.map((v) => ({
+        request_id: after.id,
+        version: v.version,
+        params: json(v.params),
+        redacted_params: json(redactedParams.get(v.version) ?? {}),
+        digest: v.digest,
+        created_at: v.createdAt,
+        created_by: v.createdBy,
+      })),
+    )
   }
   const knownVotes = new Set(before?.votes.map(voteKey) ?? [])
   const newVotes = after.votes.filter((vote) => !knownVotes.has(voteKey(vote)))
   for (const vote of newVotes) {
     try {
-      await trx
-        .insertInto('votes')
-        .values({
-          request_id: after.id,
-          version: vote.version,
-          voter_id: vote.voterId,
-          voter: json(vote.voter),
-          decision: vote.decision,
-          reason: vote.reason ?? null,
-          via: vote.via,
-          created_at: vote.at,
-        })
-        .execute()
+      await insertRows(trx, 'votes', [{
+        request_id: after.id,
+        version: vote.version,
+        voter_id: vote.voterId,
+        voter: json(vote.voter),
+        decision: vote.decision,
+        reason: vote.reason ?? null,
+        via: vote.via,
+        created_at: vote.at,
+      }])
     } catch (error) {
       if (isUniqueViolation(error)) {
         throw new CountersignError('already_voted', 'You already voted on this version of the request.', {
@@ -240,19 +233,16 @@ async function writeGrant(trx: Transaction<Database>, before: GrantState | undef
   const grant = after.grant
   if (!grant) return
   if (!before) {
-    await trx
-      .insertInto('grants')
-      .values({
-        jti: grant.jti,
-        request_id: after.id,
-        digest: after.digest,
-        subject: after.requester.id,
-        status: grant.status,
-        issued_at: grant.issuedAt,
-        expires_at: grant.expiresAt,
-        redeemed_at: grant.redeemedAt ?? null,
-      })
-      .execute()
+    await insertRows(trx, 'grants', [{
+      jti: grant.jti,
+      request_id: after.id,
+      digest: after.digest,
+      subject: after.requester.id,
+      status: grant.status,
+      issued_at: grant.issuedAt,
+      expires_at: grant.expiresAt,
+      redeemed_at: grant.redeemedAt ?? null,
+    }])
     return
   }
   if (before.status === grant.status) return
