@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomFillSync } from 'node:crypto'
 import type { Transaction } from 'kysely'
 import {
   type ActionRequestInput,
@@ -67,7 +67,21 @@ export interface Redemption {
  * instead of all over them, and end with 96 random bits, so they cannot be
  * guessed.
  */
-const newId = (prefix: string, now: number): string => `${prefix}${now.toString(16).padStart(12, '0')}${randomBytes(12).toString('hex')}`
+const newId = (prefix: string, now: number): string => `${prefix}${now.toString(16).padStart(12, '0')}${randomHex(12)}`
+
+/** Random bytes drawn from the CSPRNG a pool at a time, each byte handed out once. */
+const randomPool = Buffer.alloc(4096)
+let randomOffset = randomPool.length
+
+function randomHex(bytes: number): string {
+  if (randomOffset + bytes > randomPool.length) {
+    randomFillSync(randomPool)
+    randomOffset = 0
+  }
+  const hex = randomPool.toString('hex', randomOffset, randomOffset + bytes)
+  randomOffset += bytes
+  return hex
+}
 const newRequestId = (now: number): string => newId('req_', now)
 const newGrantId = (now: number): string => newId('grt_', now)
 
