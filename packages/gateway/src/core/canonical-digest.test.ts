@@ -131,6 +131,29 @@ describe('canonicalJson', () => {
     expect(refusal(() => canonicalJson({ nested: [value] })).details).toEqual({ path: '$.nested[0]' })
   })
 
+  it('names the path of a value JSON cannot carry, wherever it is nested', () => {
+    const step = fc.oneof(
+      fc.record({ key: fc.string().filter((key) => key.isWellFormed()) }),
+      fc.record({ index: fc.nat({ max: 4 }) }),
+    )
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 8 }), (steps) => {
+        let value: unknown = Number.NaN
+        for (const s of [...steps].reverse()) {
+          if ('key' in s) {
+            value = { [s.key]: value }
+          } else {
+            const array: unknown[] = Array.from({ length: s.index + 1 }, () => 'ok')
+            array[s.index] = value
+            value = array
+          }
+        }
+        const expected = `$${steps.map((s) => ('key' in s ? `.${s.key}` : `[${s.index}]`)).join('')}`
+        expect(refusal(() => canonicalJson(value)).details).toEqual({ path: expected })
+      }),
+    )
+  })
+
   it('refuses a key with a lone surrogate with invalid_request', () => {
     expect(refusal(() => canonicalJson({ ['\udc00']: 1 })).code).toBe('invalid_request')
   })

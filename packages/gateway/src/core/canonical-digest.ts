@@ -23,7 +23,18 @@ const SHA256_HEX = /^[0-9a-f]{64}$/i
  * canonicalJson({ b: 1, a: [4.50, 1e30] }) // '{"a":[4.5,1e+30],"b":1}'
  */
 export function canonicalJson(value: unknown): string {
-  const data = toJsonData(value, '$', new Set())
+  let data: unknown
+  try {
+    data = toJsonData(value, new Set())
+  } catch (error) {
+    if (!(error instanceof NotJson)) throw error
+    const path = `$${error.path.reverse().join('')}`
+    throw new CountersignError(
+      'invalid_request',
+      `Value at ${path} ${error.problem}; send only JSON values (finite numbers, strings, booleans, null, arrays, plain objects).`,
+      { path },
+    )
+  }
   let text: string | undefined
   try {
     text = canonicalize(data)
@@ -76,59 +87,69 @@ export function canonicalDigest(spec: ActionSpec, boundFiles: BoundFile[] = []):
 }
 
 /**
+ * Why a value is not JSON, and where: the path is collected on the way out,
+ * innermost step first, so a value that is fine costs no path strings.
+ */
+class NotJson extends Error {
+  readonly path: string[] = []
+
+  constructor(readonly problem: string) {
+    super(problem)
+  }
+}
+
+/**
  * Copies `value` into fresh plain data, checking every node. Canonicalizing the
  * copy rather than the original means getters, holes in arrays and inherited
  * members cannot make the text differ from what was checked.
  */
-function toJsonData(value: unknown, path: string, ancestors: Set<object>): unknown {
+function toJsonData(value: unknown, ancestors: Set<object>): unknown {
   switch (typeof value) {
     case 'string':
-      if (hasLoneSurrogate(value)) refuse(path, 'is a string with a lone UTF-16 surrogate')
+      if (!value.isWellFormed()) throw new NotJson('is a string with a lone UTF-16 surrogate')
       return value
     case 'number':
-      if (!Number.isFinite(value)) refuse(path, `is ${String(value)}, which JSON cannot represent`)
+      if (!Number.isFinite(value)) throw new NotJson(`is ${String(value)}, which JSON cannot represent`)
       return value
     case 'boolean':
       return value
     case 'object':
       break
     default:
-      refuse(path, `is of type ${typeof value}, which JSON cannot represent`)
+      throw new NotJson(`is of type ${typeof value}, which JSON cannot represent`)
   }
   if (value === null) return null
-  if (ancestors.has(value)) refuse(path, 'refers back to itself')
+  if (ancestors.has(value)) throw new NotJson('refers back to itself')
   ancestors.add(value)
   let copy: unknown
   if (Array.isArray(value)) {
     // Array.from visits holes as undefined; like JSON.stringify, those become null.
-    copy = Array.from(value as unknown[], (element, index) =>
-      element === undefined ? null : toJsonData(element, `${path}[${index}]`, ancestors),
-    )
+    copy = Array.from(value as unknown[], (element, index) => {
+      try {
+        return element === undefined ? null : toJsonData(element, ancestors)
+      } catch (error) {
+        if (error instanceof NotJson) error.path.push(`[${index}]`)
+        throw error
+      }
+    })
   } else {
     const prototype = Object.getPrototypeOf(value) as unknown
     if (prototype !== Object.prototype && prototype !== null) {
-      refuse(path, 'is not a plain object (a Map, Date or class instance has no single JSON form)')
+      throw new NotJson('is not a plain object (a Map, Date or class instance has no single JSON form)')
     }
     const members: Array<[string, unknown]> = []
     for (const [key, member] of Object.entries(value)) {
-      if (hasLoneSurrogate(key)) refuse(`${path}.${key}`, 'has a key with a lone UTF-16 surrogate')
-      if (member !== undefined) members.push([key, toJsonData(member, `${path}.${key}`, ancestors)])
+      try {
+        if (!key.isWellFormed()) throw new NotJson('has a key with a lone UTF-16 surrogate')
+        if (member !== undefined) members.push([key, toJsonData(member, ancestors)])
+      } catch (error) {
+        if (error instanceof NotJson) error.path.push(`.${key}`)
+        throw error
+      }
     }
     // fromEntries defines own properties, so a "__proto__" key stays an ordinary member.
     copy = Object.fromEntries(members)
   }
   ancestors.delete(value)
   return copy
-}
-
-function refuse(path: string, problem: string): never {
-  throw new CountersignError(
-    'invalid_request',
-    `Value at ${path} ${problem}; send only JSON values (finite numbers, strings, booleans, null, arrays, plain objects).`,
-    { path },
-  )
-}
-
-function hasLoneSurrogate(text: string): boolean {
-  return /\p{Surrogate}/u.test(text)
 }
