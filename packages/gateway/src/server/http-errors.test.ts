@@ -1,0 +1,84 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { isCountersignError } from '../core/index.js'
+import { parseJsonBody } from './http-errors.js'
+
+/** The error code parseJsonBody throws, or 'parsed' and the value. */
+function outcome(text: string): { code: string } | { value: unknown } {
+  try {
+    return { value: parseJsonBody(text) }
+  } catch (error) {
+    if (!isCountersignError(error)) throw error
+    return { code: error.code }
+  }
+}
+
+/** JSON text of `value` with every character of every key written as a \u escape. */
+function withEscapedKeys(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(withEscapedKeys).join(',')}]`
+  if (typeof value === 'object' && value !== null) {
+    const members = Object.entries(value).map(([key, member]) => {
+      const escaped = [...key].map((c) => [...c].map((unit) => `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`).join('')).join('')
+      return `"${escaped}":${withEscapedKeys(member)}`
+    })
+    return `{${members.join(',')}}`
+  }
+  return JSON.stringify(value)
+}
+
+const key = fc.oneof(fc.constantFrom('__proto__', 'constructor', 'prototype', 'a'), fc.string())
+const value = fc.letrec((tie) => ({
+  json: fc.oneof(
+    { depthSize: 'small' },
+    fc.oneof(fc.string(), fc.boolean(), fc.constant(null), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true })),
+    fc.constantFrom(Number.MAX_SAFE_INTEGER, 2 ** 53 + 2, -(2 ** 53 + 2), 2 ** 64),
+    fc.array(tie('json'), { maxLength: 4 }),
+    fc.dictionary(key, tie('json'), { maxKeys: 4 }),
+  ),
+})).json
+
+describe('parseJsonBody', () => {
+  it.each([
+    ['{"__proto__":{"admin":true}}'],
+    ['{"a":{"\\u005f_proto__":{"admin":true}}}'],
+    ['{"constructor":{"prototype":{"admin":true}}}'],
+    ['{"\\u0063onstructor":{"prototype":{}}}'],
+    ['{"amount":9007199254740993}'],
+    ['[-12345678901234567]'],
+  ])('refuses %s with invalid_request', (text) => {
+    expect(outcome(text)).toEqual({ code: 'invalid_request' })
+  })
+
+  it.each([
+    ['{"amount":9007199254740991,"ratio":1.5e300}', { amount: 9007199254740991, ratio: 1.5e300 }],
+    ['{"digest":"1234567890123456789012"}', { digest: '1234567890123456789012' }],
+    ['{"constructor":"a string"}', { constructor: 'a string' }],
+    ['{"note":"caf\\u00e9"}', { note: 'café' }],
+  ])('accepts %s', (text, expected) => {
+    expect(outcome(text)).toEqual({ value: expected })
+  })
+
+  it('decides the same whether keys are written plainly or as escapes', () => {
+    fc.assert(
+      fc.property(value, (parsed) => {
+        expect(outcome(withEscapedKeys(parsed))).toEqual(outcome(JSON.stringify(parsed)))
+      }),
+      { numRuns: 500 },
+    )
+  })
+
+  it('gives what JSON.parse gives for any text it accepts, and refuses only unsafe integers and reserved keys', () => {
+    fc.assert(
+      fc.property(value, (parsed) => {
+        const text = JSON.stringify(parsed)
+        const result = outcome(text)
+        if ('value' in result) {
+          expect(result.value).toEqual(JSON.parse(text))
+        } else {
+          expect(text).toMatch(/"__proto__"|"constructor":\{|\d{16}/)
+        }
+      }),
+      { numRuns: 500 },
+    )
+  })
+})
