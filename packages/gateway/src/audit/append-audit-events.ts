@@ -34,7 +34,12 @@ export async function lockAuditLog(trx: Transaction<Database>): Promise<void> {
 
 /** The last entry's seq and hash. */
 export async function readAuditTail(db: Kysely<Database>): Promise<AuditTail> {
-  const last = await db.selectFrom('audit_entries').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst()
+  // max() reads the last key of the seq index directly; both databases answer it without a sort or a scan.
+  const last = await db
+    .selectFrom('audit_entries')
+    .select(['seq', 'hash'])
+    .where('seq', '=', (eb) => eb.selectFrom('audit_entries').select((inner) => inner.fn.max('seq').as('last')))
+    .executeTakeFirst()
   return last ?? { seq: 0, hash: GENESIS_HASH }
 }
 
