@@ -144,9 +144,17 @@ function keyWords(key: string): string {
     .join('_')
 }
 
+/** Key names repeat from request to request, so what each one is named like is remembered, up to a bound. */
+const MAX_KNOWN_KEYS = 2000
+const knownKeys = new Map<string, SecretKind | 'secret' | undefined>()
+
 function secretKindOfKey(key: string): SecretKind | 'secret' | undefined {
+  if (knownKeys.has(key)) return knownKeys.get(key)
   const words = keyWords(key)
-  return SECRET_NAMES.find(([pattern]) => pattern.test(words))?.[1]
+  const kind = SECRET_NAMES.find(([pattern]) => pattern.test(words))?.[1]
+  if (knownKeys.size >= MAX_KNOWN_KEYS) knownKeys.clear()
+  knownKeys.set(key, kind)
+  return kind
 }
 
 /**
