@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
 import type { Insertable, Kysely, Transaction } from 'kysely'
 import type { AuditEvent } from '../core/index.js'
-import { dialectOf, insertRows } from '../store/index.js'
+import { dialectOf, insertRows, runSql } from '../store/index.js'
 import type { Database } from '../store/index.js'
 import type { AuditEntry } from './audit-entry.js'
 import { canonicalJson } from '../core/index.js'
@@ -32,14 +32,13 @@ export async function lockAuditLog(trx: Transaction<Database>): Promise<void> {
   }
 }
 
+const TAIL_SQL = 'select "seq", "hash" from "audit_entries" where "seq" = (select max("seq") from "audit_entries")'
+
 /** The last entry's seq and hash. */
 export async function readAuditTail(db: Kysely<Database>): Promise<AuditTail> {
   // max() reads the last key of the seq index directly; both databases answer it without a sort or a scan.
-  const last = await db
-    .selectFrom('audit_entries')
-    .select(['seq', 'hash'])
-    .where('seq', '=', (eb) => eb.selectFrom('audit_entries').select((inner) => inner.fn.max('seq').as('last')))
-    .executeTakeFirst()
+  const { rows } = await runSql<AuditTail>(db, TAIL_SQL, [])
+  const last = rows[0]
   return last ?? { seq: 0, hash: GENESIS_HASH }
 }
 

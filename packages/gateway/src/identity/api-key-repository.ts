@@ -2,7 +2,7 @@ import type { Kysely, Selectable } from 'kysely'
 import { z } from 'zod'
 import { CountersignError } from '../core/index.js'
 import type { Principal, PrincipalKind } from '../core/index.js'
-import type { ApiKeysTable, Database } from '../store/index.js'
+import { type ApiKeysTable, type Database, runSql } from '../store/index.js'
 import { API_KEY_PREFIX, generateApiKey, hashApiKeySecret, parseApiKeyToken, verifyApiKeySecret } from './api-key.js'
 import { VerifiedKeyCache } from './verified-key-cache.js'
 
@@ -141,7 +141,8 @@ export class ApiKeyRepository {
   async authenticate(token: string, now: number): Promise<Principal> {
     const parsed = parseApiKeyToken(token)
     if (parsed === undefined) throw unknownOrRevoked()
-    const row = await this.#db.selectFrom('api_keys').selectAll().where('id', '=', parsed.id).executeTakeFirst()
+    // Every authenticated call runs this; a prepared statement skips building the query each time.
+    const row = (await runSql<Selectable<ApiKeysTable>>(this.#db, KEY_BY_ID_SQL, [parsed.id])).rows[0]
     if (row === undefined || row.revoked_at !== null) throw unknownOrRevoked()
     const verified = await this.cache.verify(token, row.id, row.hash, now, () => verifyApiKeySecret(parsed.secret, row.hash))
     if (!verified) throw unknownOrRevoked()
@@ -167,6 +168,8 @@ function principalFromRecord(record: ApiKeyRecord): Principal {
   if (record.onBehalfOf !== undefined) principal.onBehalfOf = { id: record.onBehalfOf, verified: false }
   return principal
 }
+
+const KEY_BY_ID_SQL = 'select * from "api_keys" where "id" = ?'
 
 const storedGroupsSchema = z.array(z.string())
 const storedKindSchema = z.enum(PRINCIPAL_KINDS)

@@ -5,7 +5,7 @@ import { CompiledQuery, createQueryId, type KyselyPlugin, type RootOperationNode
 import { afterEach, beforeEach, expect, it } from 'vitest'
 import { openStore, type Store } from '../store/index.js'
 import type { ApprovalService } from './approval-service.js'
-import { requestRepository } from './request-repository.js'
+import { PENDING_BY_DIGEST_SQL, requestRepository } from './request-repository.js'
 import { ReviewScheduler } from './review-scheduler.js'
 
 /** Records the queries that pass through it, so a test can look at their plans. */
@@ -56,9 +56,14 @@ async function plans(nodes: RootOperationNode[]): Promise<string[]> {
 }
 
 it('looks up a pending request by digest through the index of pending requests only', async () => {
-  const { plugin, nodes } = captureQueries()
-  await store.db.transaction().execute((trx) => requestRepository.findPendingByDigest(trx.withPlugin(plugin), 'agent', 'f'.repeat(64)))
-  expect(await plans(nodes)).toEqual([expect.stringContaining('USING INDEX requests_pending_digest_idx')])
+  const { rows } = await store.db.executeQuery<{ detail: string }>(
+    CompiledQuery.raw(`explain query plan ${PENDING_BY_DIGEST_SQL}`, ['agent', 'f'.repeat(64)]),
+  )
+  expect(rows.map((row) => row.detail)).toEqual([expect.stringContaining('USING INDEX requests_pending_digest_idx')])
+  expect(PENDING_BY_DIGEST_SQL).toContain(`"status" = 'pending'`)
+  await store.db.transaction().execute(async (trx) => {
+    expect(await requestRepository.findPendingByDigest(trx, 'agent', 'f'.repeat(64))).toBeUndefined()
+  })
 })
 
 it('finds due deadlines and escalations through an index, without reading every request', async () => {

@@ -13,8 +13,8 @@ import {
   dialectOf,
   insertRows,
   isUniqueViolation,
-  PENDING,
   type RequestsTable,
+  runSql,
 } from '../store/index.js'
 
 /** What a request row holds beyond the lifecycle state: the decision and what the reviewer is shown. */
@@ -38,6 +38,13 @@ export interface StoredDecision {
 }
 
 type RequestRow = Selectable<RequestsTable>
+
+/**
+ * Every submission runs this lookup. The status is a literal: SQLite uses the
+ * partial index of pending requests for a bound parameter too, but plans the
+ * statement again on every run.
+ */
+export const PENDING_BY_DIGEST_SQL = `select "id" from "requests" where "requester_id" = ? and "digest" = ? and "status" = 'pending'`
 
 const json = (value: unknown): string => JSON.stringify(value)
 const parse = <T>(text: string): T => JSON.parse(text) as T
@@ -168,14 +175,8 @@ export const requestRepository = {
 
   /** A pending request by the same requester for the same digest, so retries never duplicate. */
   async findPendingByDigest(trx: Transaction<Database>, requesterId: string, digest: string): Promise<string | undefined> {
-    const row = await trx
-      .selectFrom('requests')
-      .select('id')
-      .where('requester_id', '=', requesterId)
-      .where('digest', '=', digest)
-      .where('status', '=', PENDING)
-      .executeTakeFirst()
-    return row?.id
+    const { rows } = await runSql<{ id: string }>(trx, PENDING_BY_DIGEST_SQL, [requesterId, digest])
+    return rows[0]?.id
   },
 }
 

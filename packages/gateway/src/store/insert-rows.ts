@@ -1,5 +1,5 @@
-import { CompiledQuery, type Insertable, type Kysely } from 'kysely'
-import { dialectOf } from './dialect-of.js'
+import type { Insertable, Kysely } from 'kysely'
+import { runSql } from './prepared-sql.js'
 import type { Database } from './schema.js'
 
 /** Distinct statements kept; the hot inserts need a handful. */
@@ -31,22 +31,20 @@ export async function insertRows<T extends keyof Database & string>(
     if (keys.length !== columns.length || keys.some((key, index) => key !== columns[index])) {
       throw new TypeError(`insertRows(${table}): every row must have the columns ${columns.join(', ')} in that order`)
     }
-    for (const column of columns) values.push(record[column] ?? null)
+    for (const column of columns) values.push(record[column])
   }
-  await db.executeQuery(CompiledQuery.raw(statementFor(dialectOf(db), table, columns, rows.length), values))
+  await runSql(db, statementFor(table, columns, rows.length), values)
 }
 
-function statementFor(dialect: string, table: string, columns: string[], rowCount: number): string {
-  const key = `${dialect}\u0000${table}\u0000${columns.join(',')}\u0000${rowCount}`
+function statementFor(table: string, columns: string[], rowCount: number): string {
+  const key = `${table}\u0000${columns.join(',')}\u0000${rowCount}`
   let statement = statements.get(key)
   if (statement === undefined) {
     for (const name of [table, ...columns]) {
       if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new TypeError(`insertRows: ${JSON.stringify(name)} is not a plain identifier`)
     }
-    let parameter = 0
-    const placeholder = dialect === 'postgres' ? (): string => `$${++parameter}` : (): string => '?'
-    const tuples = Array.from({ length: rowCount }, () => `(${columns.map(placeholder).join(', ')})`)
-    statement = `insert into "${table}" (${columns.map((column) => `"${column}"`).join(', ')}) values ${tuples.join(', ')}`
+    const tuple = `(${columns.map(() => '?').join(', ')})`
+    statement = `insert into "${table}" (${columns.map((column) => `"${column}"`).join(', ')}) values ${Array(rowCount).fill(tuple).join(', ')}`
     if (statements.size >= MAX_STATEMENTS) statements.clear()
     statements.set(key, statement)
   }
