@@ -2,9 +2,9 @@ import type { Insertable, Kysely } from 'kysely'
 import { runSql } from './prepared-sql.js'
 import type { Database } from './schema.js'
 
-/** Distinct statements kept; the hot inserts need a handful. */
-const MAX_STATEMENTS = 200
-const statements = new Map<string, string>()
+/** Statements built so far, per table; the hot inserts need a handful. */
+const MAX_STATEMENTS_PER_TABLE = 20
+const statements = new Map<string, Array<{ columns: string[]; rowCount: number; text: string }>>()
 
 /**
  * Inserts rows with an INSERT built once per table, column list and row
@@ -37,16 +37,21 @@ export async function insertRows<T extends keyof Database & string>(
 }
 
 function statementFor(table: string, columns: string[], rowCount: number): string {
-  const key = `${table}\u0000${columns.join(',')}\u0000${rowCount}`
-  let statement = statements.get(key)
-  if (statement === undefined) {
-    for (const name of [table, ...columns]) {
-      if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new TypeError(`insertRows: ${JSON.stringify(name)} is not a plain identifier`)
-    }
-    const tuple = `(${columns.map(() => '?').join(', ')})`
-    statement = `insert into "${table}" (${columns.map((column) => `"${column}"`).join(', ')}) values ${Array(rowCount).fill(tuple).join(', ')}`
-    if (statements.size >= MAX_STATEMENTS) statements.clear()
-    statements.set(key, statement)
+  const known = statements.get(table) ?? []
+  // Comparing column names one by one is cheaper than joining them into a key for every insert.
+  const found = known.find((entry) => entry.rowCount === rowCount && sameColumns(entry.columns, columns))
+  if (found !== undefined) return found.text
+  for (const name of [table, ...columns]) {
+    if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new TypeError(`insertRows: ${JSON.stringify(name)} is not a plain identifier`)
   }
-  return statement
+  const tuple = `(${columns.map(() => '?').join(', ')})`
+  const text = `insert into "${table}" (${columns.map((column) => `"${column}"`).join(', ')}) values ${Array(rowCount).fill(tuple).join(', ')}`
+  if (known.length >= MAX_STATEMENTS_PER_TABLE) known.length = 0
+  known.push({ columns, rowCount, text })
+  statements.set(table, known)
+  return text
+}
+
+function sameColumns(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((column, index) => column === b[index])
 }
