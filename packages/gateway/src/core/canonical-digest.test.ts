@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import canonicalize from 'canonicalize'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { canonicalDigest, canonicalJson } from './canonical-digest.js'
@@ -129,6 +130,31 @@ describe('canonicalJson', () => {
   ])('refuses %s with invalid_request', (_name, value) => {
     expect(refusal(() => canonicalJson(value)).code).toBe('invalid_request')
     expect(refusal(() => canonicalJson({ nested: [value] })).details).toEqual({ path: '$.nested[0]' })
+  })
+
+  it('writes exactly what the canonicalize package writes, and refuses what it refuses', () => {
+    const text = fc.oneof(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }))
+    const value = fc.letrec((tie) => ({
+      json: fc.oneof(
+        { depthSize: 'small' },
+        fc.oneof(text, fc.boolean(), fc.constant(null), fc.integer(), fc.double(), fc.constantFrom(-0, 1e21, 1e-7, 5e-324, 2 ** 53)),
+        fc.array(tie('json'), { maxLength: 5 }),
+        fc.dictionary(text, tie('json'), { maxKeys: 5 }),
+      ),
+    })).json
+    fc.assert(
+      fc.property(value, (v) => {
+        let expected: string | undefined
+        try {
+          expected = canonicalize(v)
+        } catch {
+          expect(refusal(() => canonicalJson(v)).code).toBe('invalid_request')
+          return
+        }
+        expect(canonicalJson(v)).toBe(expected)
+      }),
+      { numRuns: 2000 },
+    )
   })
 
   it('names the path of a value JSON cannot carry, wherever it is nested', () => {

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto'
-import canonicalize from 'canonicalize'
 import { CountersignError } from './errors.js'
 import type { ActionSpec, BoundFile } from './types.js'
 
@@ -18,14 +17,17 @@ const SHA256_HEX = /^[0-9a-f]{64}$/i
  * Dates and other non-plain objects) is refused rather than silently
  * coerced, because two different values must never share a digest.
  *
+ * It checks and writes in one pass, which matters because every request
+ * canonicalizes its action and each of its audit entries; the tests hold the
+ * output to the `canonicalize` package's byte for byte.
+ *
  * @throws CountersignError `invalid_request` naming the offending path.
  * @example
  * canonicalJson({ b: 1, a: [4.50, 1e30] }) // '{"a":[4.5,1e+30],"b":1}'
  */
 export function canonicalJson(value: unknown): string {
-  let data: unknown
   try {
-    data = toJsonData(value, new Set())
+    return serialize(value, new Set())
   } catch (error) {
     if (!(error instanceof NotJson)) throw error
     const path = `$${error.path.reverse().join('')}`
@@ -35,16 +37,6 @@ export function canonicalJson(value: unknown): string {
       { path },
     )
   }
-  let text: string | undefined
-  try {
-    text = canonicalize(data)
-  } catch (error) {
-    throw new CountersignError('invalid_request', `Value cannot be canonicalized: ${String(error)}.`)
-  }
-  if (text === undefined) {
-    throw new CountersignError('invalid_request', 'Value cannot be canonicalized: it has no JSON form.')
-  }
-  return text
 }
 
 /**
@@ -99,57 +91,61 @@ class NotJson extends Error {
 }
 
 /**
- * Copies `value` into fresh plain data, checking every node. Canonicalizing the
- * copy rather than the original means getters, holes in arrays and inherited
- * members cannot make the text differ from what was checked.
+ * Writes `value` as RFC 8785 text in one pass, checking every node as it is
+ * written. Each member is read once, so a getter cannot make the text differ
+ * from what was checked.
  */
-function toJsonData(value: unknown, ancestors: Set<object>): unknown {
+function serialize(value: unknown, ancestors: Set<object>): string {
   switch (typeof value) {
     case 'string':
       if (!value.isWellFormed()) throw new NotJson('is a string with a lone UTF-16 surrogate')
-      return value
+      return JSON.stringify(value)
     case 'number':
       if (!Number.isFinite(value)) throw new NotJson(`is ${String(value)}, which JSON cannot represent`)
-      return value
+      return JSON.stringify(value)
     case 'boolean':
-      return value
+      return value ? 'true' : 'false'
     case 'object':
       break
     default:
       throw new NotJson(`is of type ${typeof value}, which JSON cannot represent`)
   }
-  if (value === null) return null
+  if (value === null) return 'null'
   if (ancestors.has(value)) throw new NotJson('refers back to itself')
   ancestors.add(value)
-  let copy: unknown
+  let text: string
   if (Array.isArray(value)) {
-    // Array.from visits holes as undefined; like JSON.stringify, those become null.
-    copy = Array.from(value as unknown[], (element, index) => {
+    const parts: string[] = []
+    for (let index = 0; index < value.length; index++) {
+      const element: unknown = value[index]
       try {
-        return element === undefined ? null : toJsonData(element, ancestors)
+        // Like JSON.stringify, a hole or an undefined element is written as null.
+        parts.push(element === undefined ? 'null' : serialize(element, ancestors))
       } catch (error) {
         if (error instanceof NotJson) error.path.push(`[${index}]`)
         throw error
       }
-    })
+    }
+    text = `[${parts.join(',')}]`
   } else {
     const prototype = Object.getPrototypeOf(value) as unknown
     if (prototype !== Object.prototype && prototype !== null) {
       throw new NotJson('is not a plain object (a Map, Date or class instance has no single JSON form)')
     }
-    const members: Array<[string, unknown]> = []
-    for (const [key, member] of Object.entries(value)) {
+    // Plain string comparison sorts by UTF-16 code units, the order RFC 8785 gives to keys.
+    const members = Object.entries(value).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    const parts: string[] = []
+    for (const [key, member] of members) {
       try {
         if (!key.isWellFormed()) throw new NotJson('has a key with a lone UTF-16 surrogate')
-        if (member !== undefined) members.push([key, toJsonData(member, ancestors)])
+        if (member !== undefined) parts.push(`${JSON.stringify(key)}:${serialize(member, ancestors)}`)
       } catch (error) {
         if (error instanceof NotJson) error.path.push(`.${key}`)
         throw error
       }
     }
-    // fromEntries defines own properties, so a "__proto__" key stays an ordinary member.
-    copy = Object.fromEntries(members)
+    text = `{${parts.join(',')}}`
   }
   ancestors.delete(value)
-  return copy
+  return text
 }
