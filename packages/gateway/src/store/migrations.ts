@@ -9,9 +9,7 @@ import type { StoreDialect } from './store-backend.js'
  * only dialect branch is the outbox's auto-increment id.
  */
 
-// Migrations see the database as it was when they were written, not the
-// current Database type, so they are untyped on purpose.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- migrations see the database as it was when they were written, not the current Database type
 type AnyDb = Kysely<any>
 
 function initialSchema(dialect: StoreDialect): Migration {

@@ -29,8 +29,7 @@ const typeParsers: CustomTypesConfig = {
 
 /** Kysely's PostgreSQL dialect, introspecting only the schema the store lives in. */
 class SchemaScopedPostgresDialect extends PostgresDialect {
-  // Kysely's own signature takes Kysely<any>; the introspector works on any schema.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Kysely's own signature takes Kysely<any>; the introspector works on any schema
   override createIntrospector(db: Kysely<any>): DatabaseIntrospector {
     return new SchemaScopedIntrospector(db)
   }

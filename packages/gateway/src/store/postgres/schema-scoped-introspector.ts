@@ -31,12 +31,10 @@ interface ColumnRow {
  * it is also needless work in a database shared with other applications.
  */
 export class SchemaScopedIntrospector implements DatabaseIntrospector {
-  // Introspection works on any database; Kysely types it as Kysely<any>.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- introspection works on any database; Kysely types it as Kysely<any>
   readonly #db: Kysely<any>
 
-  // Same reason: Kysely hands every introspector a Kysely<any>.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Kysely hands every introspector a Kysely<any>
   constructor(db: Kysely<any>) {
     this.#db = db
   }

@@ -26,8 +26,7 @@ export class NodeSqliteDialect implements Dialect {
     return new SqliteAdapter()
   }
 
-  // Kysely's own signature takes Kysely<any>; the introspector works on any schema.
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- Kysely's own signature takes Kysely<any>; the introspector works on any schema
   createIntrospector(db: Kysely<any>): DatabaseIntrospector {
     return new SqliteIntrospector(db)
   }
