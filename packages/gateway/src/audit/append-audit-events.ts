@@ -5,7 +5,7 @@ import { dialectOf, insertRows, runSql } from '../store/index.js'
 import type { Database } from '../store/index.js'
 import type { AuditEntry } from './audit-entry.js'
 import { canonicalJson } from '../core/index.js'
-import { canonicalActorJson, GENESIS_HASH, hashCanonicalParts } from './audit-hash.js'
+import { GENESIS_HASH, hashCanonicalParts } from './audit-hash.js'
 
 /** First key of the two-key advisory lock that serializes appends ("CSAU"). */
 const AUDIT_LOCK_CLASS = 0x43534155
@@ -83,7 +83,7 @@ export async function appendAuditEvents(
   const rows: Insertable<Database['audit_entries']>[] = []
   let prevHash = tail.hash
   for (const [index, event] of events.entries()) {
-    const actorJson = canonicalActorJson(event.actor)
+    const actorJson = canonicalJson({ id: event.actor.id, kind: event.actor.kind, via: event.actor.via })
     const dataJson = jsonOf(event)
     const content = {
       seq: tail.seq + index + 1,

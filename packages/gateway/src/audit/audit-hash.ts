@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { type AuditActor, canonicalJson } from '../core/index.js'
+import { canonicalJson } from '../core/index.js'
 import type { AuditCheckpoint, AuditEntry } from './audit-entry.js'
 
 /** The `prev_hash` of the first entry. */
@@ -41,22 +41,6 @@ export function hashCanonicalParts(
     `"request_id":${JSON.stringify(entry.request_id)},"seq":${entry.seq},"ts":${entry.ts},"type":${JSON.stringify(entry.type)}}`
   return createHash('sha256').update(entry.prev_hash).update(content).digest('hex')
 }
-
-/**
- * The canonical JSON of an audit actor. Its keys `id, kind, via` are already
- * in RFC 8785 order, and RFC 8785 writes a well-formed string exactly as
- * `JSON.stringify` does, so three such strings need no canonicalizer;
- * anything else goes through {@link canonicalJson} and meets its checks.
- */
-export function canonicalActorJson(actor: AuditActor): string {
-  const { id, kind, via } = actor
-  if (isPlainText(id) && isPlainText(kind) && isPlainText(via)) {
-    return `{"id":${JSON.stringify(id)},"kind":${JSON.stringify(kind)},"via":${JSON.stringify(via)}}`
-  }
-  return canonicalJson({ id, kind, via })
-}
-
-const isPlainText = (value: unknown): value is string => typeof value === 'string' && value.isWellFormed()
 
 /** The exact bytes a checkpoint signature covers: canonical JSON of `{size, head_hash, ts}`. */
 export function checkpointSigningInput(checkpoint: Pick<AuditCheckpoint, 'size' | 'head_hash' | 'ts'>): Buffer {
