@@ -62,13 +62,6 @@ export interface Redemption {
   redeemedAt: number
 }
 
-/**
- * Ids start with the time, so new rows land at the end of their indexes
- * instead of all over them, and end with 96 random bits, so they cannot be
- * guessed.
- */
-const newId = (prefix: string, now: number): string => `${prefix}${now.toString(16).padStart(12, '0')}${randomHex(12)}`
-
 /** Random bytes drawn from the CSPRNG a pool at a time, each byte handed out once. */
 const randomPool = Buffer.alloc(4096)
 let randomOffset = randomPool.length
@@ -82,6 +75,13 @@ function randomHex(bytes: number): string {
   randomOffset += bytes
   return hex
 }
+
+/**
+ * Ids start with the time, so new rows land at the end of their indexes
+ * instead of all over them, and end with 96 random bits, so they cannot be
+ * guessed.
+ */
+const newId = (prefix: string, now: number): string => `${prefix}${now.toString(16).padStart(12, '0')}${randomHex(12)}`
 const newRequestId = (now: number): string => newId('req_', now)
 const newGrantId = (now: number): string => newId('grt_', now)
 

@@ -39,11 +39,7 @@ export interface StoredDecision {
 
 type RequestRow = Selectable<RequestsTable>
 
-/**
- * Every submission runs this lookup. The status is a literal: SQLite uses the
- * partial index of pending requests for a bound parameter too, but plans the
- * statement again on every run.
- */
+/** Every submission runs this lookup; the status is a literal for the reason given at `PENDING`. */
 export const PENDING_BY_DIGEST_SQL = `select "id" from "requests" where "requester_id" = ? and "digest" = ? and "status" = 'pending'`
 
 const json = (value: unknown): string => JSON.stringify(value)
