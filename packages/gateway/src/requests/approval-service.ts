@@ -1,4 +1,3 @@
-import { randomFillSync } from 'node:crypto'
 import type { Transaction } from 'kysely'
 import {
   type ActionRequestInput,
@@ -18,10 +17,11 @@ import {
   type VoteInput,
 } from '../core/index.js'
 import type { GrantSigner } from '../grants/index.js'
-import { ADMIN_GROUP } from '../identity/index.js'
 import { type CompiledPolicy, evaluate, reviewSettingsOf } from '../policy/index.js'
 import { type Database, isUniqueViolation, type Store } from '../store/index.js'
-import { listRequestIds, type RequestRecord, requestRepository } from './request-repository.js'
+import { newGrantId, newRequestId } from './new-id.js'
+import { type RequestRecord, requestRepository } from './request-repository.js'
+import { canSee, canSeeAll } from './request-visibility.js'
 
 /** Appends audit events inside the caller's transaction and returns the last sequence number written. */
 export interface AuditAppender {
@@ -61,29 +61,6 @@ export interface Redemption {
   params: Record<string, unknown>
   redeemedAt: number
 }
-
-/** Random bytes drawn from the CSPRNG a pool at a time, each byte handed out once. */
-const randomPool = Buffer.alloc(4096)
-let randomOffset = randomPool.length
-
-function randomHex(bytes: number): string {
-  if (randomOffset + bytes > randomPool.length) {
-    randomFillSync(randomPool)
-    randomOffset = 0
-  }
-  const hex = randomPool.toString('hex', randomOffset, randomOffset + bytes)
-  randomOffset += bytes
-  return hex
-}
-
-/**
- * Ids start with the time, so new rows land at the end of their indexes
- * instead of all over them, and end with 96 random bits, so they cannot be
- * guessed.
- */
-const newId = (prefix: string, now: number): string => `${prefix}${now.toString(16).padStart(12, '0')}${randomHex(12)}`
-const newRequestId = (now: number): string => newId('req_', now)
-const newGrantId = (now: number): string => newId('grt_', now)
 
 /**
  * Applies decisions to requests: evaluates policy, records versions, votes and
@@ -172,43 +149,26 @@ export class ApprovalService {
   }
 
   /** One page of the requests the viewer may see, newest first. */
-  async list(
+  list(
     viewer: Principal,
     filter: { status?: string; action?: string; mine: boolean; limit: number; cursor?: string },
   ): Promise<{ records: RequestRecord[]; nextCursor: string | null }> {
-    const cursor = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor)
     // Agents and services only ever see their own requests; humans and operators see all.
     const ownOnly = filter.mine || !canSeeAll(viewer)
-    return this.#options.store.db.transaction().execute(async (trx) => {
-      const ids = await listRequestIds(trx, {
+    return this.#options.store.db.transaction().execute((trx) =>
+      requestRepository.listPage(trx, {
         ...(filter.status !== undefined ? { status: filter.status } : {}),
         ...(filter.action !== undefined ? { action: filter.action } : {}),
         ...(ownOnly ? { requesterId: viewer.id } : {}),
         limit: filter.limit,
-        ...(cursor !== undefined ? { cursor } : {}),
-      })
-      const records: RequestRecord[] = []
-      for (const id of ids) {
-        const record = await requestRepository.load(trx, id, { lock: false })
-        if (record) records.push(record)
-      }
-      const last = records.at(-1)
-      const nextCursor =
-        records.length === filter.limit && last
-          ? Buffer.from(JSON.stringify({ c: last.state.createdAt, i: last.state.id })).toString('base64url')
-          : null
-      return { records, nextCursor }
-    })
+        ...(filter.cursor !== undefined ? { cursor: filter.cursor } : {}),
+      }),
+    )
   }
 
   /** How many requests wait for review (for the pending gauge). */
-  async countPending(): Promise<number> {
-    const row = await this.#options.store.db
-      .selectFrom('requests')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('status', '=', 'pending')
-      .executeTakeFirst()
-    return Number(row?.n ?? 0)
+  countPending(): Promise<number> {
+    return requestRepository.countPending(this.#options.store.db)
   }
 
   /** Casts a vote (approve or deny, optionally with edited params). */
@@ -369,8 +329,7 @@ export class ApprovalService {
     const now = this.#options.now()
     const { store, audit } = this.#options
     await store.db.transaction().execute(async (trx) => {
-      const exists = await trx.selectFrom('requests').select('id').where('id', '=', id).executeTakeFirst()
-      if (!exists) return
+      if (!(await requestRepository.exists(trx, id))) return
       await audit.append(
         trx,
         [{ type, actor: { id: actor.id, kind: actor.kind, via }, requestId: id, data: { code: error.code } }],
@@ -378,15 +337,6 @@ export class ApprovalService {
       )
     })
   }
-}
-
-function canSeeAll(viewer: Principal): boolean {
-  return viewer.kind === 'human' || viewer.groups.includes(ADMIN_GROUP)
-}
-
-/** Humans review and operators administer, so they see every request (redacted); agents and services see only their own. */
-export function canSee(viewer: Principal, state: RequestState): boolean {
-  return canSeeAll(viewer) || viewer.id === state.requester.id
 }
 
 /** True when `viewer` could vote on the request now (ignoring reason and fresh-auth requirements). */
@@ -400,16 +350,6 @@ export function canReview(viewer: Principal, state: RequestState, now: number): 
   }
 }
 
-
-function decodeCursor(cursor: string): { createdAt: number; id: string } {
-  try {
-    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { c?: unknown; i?: unknown }
-    if (Number.isSafeInteger(value.c) && typeof value.i === 'string') return { createdAt: value.c as number, id: value.i }
-  } catch {
-    // falls through to the refusal below
-  }
-  throw new CountersignError('invalid_request', 'The cursor is not one this gateway issued; start again without it.', { cursor })
-}
 
 /** The request a retry refers to: same requester and idempotency key, or same digest while still pending. */
 async function findExisting(

@@ -1,4 +1,5 @@
-export { ApprovalService, canReview, canSee } from './approval-service.js'
+export { ApprovalService, canReview } from './approval-service.js'
+export { canSee } from './request-visibility.js'
 export type { ApprovalServiceOptions, AuditAppender, ChangeListener, Redemption, Submission } from './approval-service.js'
 export type { RequestRecord } from './request-repository.js'
 export { toRequestView } from './request-view.js'

@@ -1,4 +1,4 @@
-import { type Selectable, sql, type Transaction } from 'kysely'
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely'
 import {
   CountersignError,
   type GrantState,
@@ -35,6 +35,15 @@ export interface StoredDecision {
   risk: number
   explain: string[]
   policySha256: string
+}
+
+/** Which requests a listing returns; `requesterId` limits it to one requester's own. */
+export interface RequestListFilter {
+  status?: string
+  action?: string
+  requesterId?: string
+  limit: number
+  cursor?: string
 }
 
 type RequestRow = Selectable<RequestsTable>
@@ -167,6 +176,51 @@ export const requestRepository = {
       .where('key', '=', key)
       .executeTakeFirst()
     return row?.request_id
+  },
+
+  /** Whether a request with this id exists (refusals are audited only for requests that do). */
+  async exists(trx: Transaction<Database>, id: string): Promise<boolean> {
+    const row = await trx.selectFrom('requests').select('id').where('id', '=', id).executeTakeFirst()
+    return row !== undefined
+  },
+
+  /** How many requests wait for review. */
+  async countPending(db: Kysely<Database>): Promise<number> {
+    const row = await db
+      .selectFrom('requests')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '=', 'pending')
+      .executeTakeFirst()
+    return Number(row?.n ?? 0)
+  },
+
+  /**
+   * One page of requests, newest first. The cursor is opaque to callers: it
+   * names the last request of the previous page, and a full page returns the
+   * cursor of its last request.
+   *
+   * @throws CountersignError `invalid_request` for a cursor this gateway did not issue.
+   */
+  async listPage(trx: Transaction<Database>, filter: RequestListFilter): Promise<{ records: RequestRecord[]; nextCursor: string | null }> {
+    const after = filter.cursor === undefined ? undefined : decodeCursor(filter.cursor)
+    let query = trx.selectFrom('requests').select(['id', 'created_at'])
+    if (filter.status !== undefined) query = query.where('status', '=', filter.status)
+    if (filter.action !== undefined) query = query.where('action', '=', filter.action)
+    if (filter.requesterId !== undefined) query = query.where('requester_id', '=', filter.requesterId)
+    if (after !== undefined) {
+      query = query.where((eb) =>
+        eb.or([eb('created_at', '<', after.createdAt), eb.and([eb('created_at', '=', after.createdAt), eb('id', '<', after.id)])]),
+      )
+    }
+    const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit).execute()
+    const records: RequestRecord[] = []
+    for (const row of rows) {
+      const record = await requestRepository.load(trx, row.id, { lock: false })
+      if (record) records.push(record)
+    }
+    const last = records.at(-1)
+    const nextCursor = records.length === filter.limit && last ? encodeCursor(last.state) : null
+    return { records, nextCursor }
   },
 
   /** A pending request by the same requester for the same digest, so retries never duplicate. */
@@ -320,21 +374,16 @@ function stateFromRows(
   return state
 }
 
-/** One page of request ids, newest first, after `cursor`. */
-export async function listRequestIds(
-  trx: Transaction<Database>,
-  filter: { status?: string; action?: string; requesterId?: string; limit: number; cursor?: { createdAt: number; id: string } },
-): Promise<string[]> {
-  let query = trx.selectFrom('requests').select(['id', 'created_at'])
-  if (filter.status !== undefined) query = query.where('status', '=', filter.status)
-  if (filter.action !== undefined) query = query.where('action', '=', filter.action)
-  if (filter.requesterId !== undefined) query = query.where('requester_id', '=', filter.requesterId)
-  const cursor = filter.cursor
-  if (cursor !== undefined) {
-    query = query.where((eb) =>
-      eb.or([eb('created_at', '<', cursor.createdAt), eb.and([eb('created_at', '=', cursor.createdAt), eb('id', '<', cursor.id)])]),
-    )
+function encodeCursor(state: RequestState): string {
+  return Buffer.from(JSON.stringify({ c: state.createdAt, i: state.id })).toString('base64url')
+}
+
+function decodeCursor(cursor: string): { createdAt: number; id: string } {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { c?: unknown; i?: unknown }
+    if (Number.isSafeInteger(value.c) && typeof value.i === 'string') return { createdAt: value.c as number, id: value.i }
+  } catch {
+    // falls through to the refusal below
   }
-  const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(filter.limit).execute()
-  return rows.map((row) => row.id)
+  throw new CountersignError('invalid_request', 'The cursor is not one this gateway issued; start again without it.', { cursor })
 }
