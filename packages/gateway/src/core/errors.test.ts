@@ -18,6 +18,7 @@ const PINNED_STATUSES: ReadonlyArray<readonly [ErrorCode, number]> = [
   ['not_an_approver', 403],
   ['non_human_reviewer', 403],
   ['already_voted', 409],
+  ['version_mismatch', 409],
   ['request_not_pending', 409],
   ['edit_not_allowed', 403],
   ['edit_denied_by_policy', 403],

@@ -2,9 +2,10 @@ export * from './errors.js'
 export * from './types.js'
 export { canonicalDigest, canonicalJson } from './canonical-digest.js'
 export { computeDeadlines, parseDuration, type DeadlineSettings, type Deadlines } from './deadlines.js'
+export { reviewEligibility, isEligibleApprover, type Eligibility } from './review-eligibility.js'
+export { stricterOf, type ReviewRequirements } from './review-requirements.js'
 export {
   checkVote,
-  isEligibleApprover,
   tallyVotes,
   type RequirementTally,
   type ReviewOutcome,
@@ -12,7 +13,6 @@ export {
 } from './review-tally.js'
 export {
   openRequest,
-  reviewStateOf,
   transition,
   type LifecycleEvent,
   type NewRequest,

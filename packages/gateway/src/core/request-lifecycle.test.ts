@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { canonicalDigest } from './canonical-digest.js'
 import { CountersignError, type ErrorCode } from './errors.js'
-import { openRequest, reviewStateOf, transition, type LifecycleEvent, type NewRequest } from './request-lifecycle.js'
-import type { Principal, RequestState, ReviewSettings } from './types.js'
+import { openRequest, transition, type LifecycleEvent, type NewRequest } from './request-lifecycle.js'
+import type { ReviewRequirements } from './review-requirements.js'
+import type { Principal, RequestState } from './types.js'
 
 const NOW = Date.UTC(2025, 0, 15, 9, 0, 0)
 const MINUTE = 60_000
@@ -33,7 +34,7 @@ const input = {
   bind: [{ path: 'plan.tfplan', sha256: PLAN_SHA }],
 }
 
-const settings: ReviewSettings & { timeoutMs: number; escalateAfterMs?: number } = {
+const settings: ReviewRequirements = {
   requirements: [{ rule: 'prod-apply', approvers: ['group:data-owners'], quorum: 1, denyQuorum: 1 }],
   allowEdit: true,
   requireReason: false,
@@ -42,6 +43,7 @@ const settings: ReviewSettings & { timeoutMs: number; escalateAfterMs?: number }
   policyGroups: {},
   timeoutMs: 30 * MINUTE,
   escalateAfterMs: 10 * MINUTE,
+  notify: [],
 }
 
 function newRequest(overrides: Partial<NewRequest> = {}): NewRequest {
@@ -56,7 +58,9 @@ function apply(state: RequestState, event: LifecycleEvent, now = NOW): RequestSt
   return deepFreeze(transition(state, event, now).state)
 }
 
-const approve = (voter: Principal): LifecycleEvent => ({ type: 'vote', voter, via: 'slack', decision: 'approve' })
+/** The digest of version 1 of the request these tests open. */
+const FIRST_DIGEST = canonicalDigest(input, input.bind)
+const approve = (voter: Principal, digest = FIRST_DIGEST): LifecycleEvent => ({ type: 'vote', voter, via: 'slack', decision: 'approve', digest })
 const issue: LifecycleEvent = { type: 'grant_issued', jti: 'grant_1', expiresAt: NOW + 5 * MINUTE }
 
 function approved(): RequestState {
@@ -204,17 +208,17 @@ describe('transition: votes', () => {
   })
 
   it('denies on an eligible deny vote', () => {
-    const next = apply(pending(), { type: 'vote', voter: dana, via: 'console', decision: 'deny', reason: 'wrong account' })
+    const next = apply(pending(), { type: 'vote', voter: dana, via: 'console', decision: 'deny', digest: FIRST_DIGEST, reason: 'wrong account' })
     expect(next.status).toBe('denied')
     expect(next.votes[0]?.reason).toBe('wrong account')
   })
 
-  it('makes an approving edit a new version with a new digest that the editor approves', () => {
-    const state = pending({ requirements: [{ ...settings.requirements[0]!, quorum: 2 }] })
+  it('makes an approving edit a new version with a new digest, recording the editor\'s approval without counting it', () => {
+    const state = pending()
     const editedParams = { argv: ['terraform', 'apply', '-target=module.vpc', 'plan.tfplan'], cwd: '/src' }
     const { state: next, auditEvents } = transition(
       state,
-      { type: 'vote', voter: dana, via: 'console', decision: 'approve', editParams: editedParams },
+      { type: 'vote', voter: dana, via: 'console', decision: 'approve', digest: FIRST_DIGEST, editParams: editedParams },
       NOW + MINUTE,
     )
     const newDigest = canonicalDigest({ ...input, params: editedParams }, input.bind)
@@ -239,10 +243,13 @@ describe('transition: votes', () => {
       voter: dana,
       via: 'console',
       decision: 'approve',
+      digest: FIRST_DIGEST,
       editParams: { argv: ['terraform', 'plan'], cwd: '/src' },
     })
-    expect(edited.status).toBe('approved')
-    const withGrant = apply(edited, issue)
+    expect(edited.status).toBe('pending')
+    const approved = apply(edited, approve(omar, edited.digest))
+    expect(approved.status).toBe('approved')
+    const withGrant = apply(approved, issue)
     const originalDigest = canonicalDigest(input, input.bind)
     expectRefused(
       withGrant,
@@ -254,7 +261,7 @@ describe('transition: votes', () => {
   it('treats an edit that leaves the params as they were as a plain approval', () => {
     const { state, auditEvents } = transition(
       pending(),
-      { type: 'vote', voter: dana, via: 'console', decision: 'approve', editParams: { cwd: '/src', argv: ['terraform', 'apply', 'plan.tfplan'] } },
+      { type: 'vote', voter: dana, via: 'console', decision: 'approve', digest: FIRST_DIGEST, editParams: { cwd: '/src', argv: ['terraform', 'apply', 'plan.tfplan'] } },
       NOW,
     )
     expect(state.currentVersion).toBe(1)
@@ -295,17 +302,19 @@ describe('transition: cancel', () => {
 })
 
 describe('transition: edits judged again by the policy', () => {
-  const stricter: ReviewSettings = {
+  const stricter: ReviewRequirements = {
     requirements: [{ rule: 'big-change', approvers: ['group:security'], quorum: 1, denyQuorum: 1 }],
+    timeoutMs: 5 * MINUTE,
     allowEdit: true,
     requireReason: true,
     freshAuthMs: 5 * MINUTE,
     escalateTo: [],
+    notify: ['slack'],
     onTimeout: 'expire',
     policyGroups: { security: ['pat@example.com'] },
   }
   const editTo = (params: Record<string, unknown>, extra: Partial<Extract<LifecycleEvent, { type: 'vote' }>> = {}): LifecycleEvent => ({
-    type: 'vote', voter: { ...dana, authTime: NOW }, via: 'console', decision: 'approve', reason: 'smaller', editParams: params, editReview: stricter, ...extra,
+    type: 'vote', voter: { ...dana, authTime: NOW }, via: 'console', decision: 'approve', digest: FIRST_DIGEST, reason: 'smaller', editParams: params, editReview: stricter, ...extra,
   })
 
   it('adds the requirements of the edited params and keeps the stricter options', () => {
@@ -364,7 +373,7 @@ describe('transition: escalate', () => {
   it('escalates at escalateAt and records where it went', () => {
     const { state, auditEvents } = transition(pending(), { type: 'escalate' }, NOW + 10 * MINUTE)
     expect(state).toMatchObject({ status: 'pending', escalatedAt: NOW + 10 * MINUTE })
-    expect(reviewStateOf(state).escalated).toBe(true)
+    expect(state.escalatedAt).toBe(NOW + 10 * MINUTE)
     expect(auditEvents).toEqual([
       {
         type: 'request.escalated',

@@ -1,7 +1,8 @@
 import { canonicalDigest, canonicalJson } from './canonical-digest.js'
 import { computeDeadlines } from './deadlines.js'
 import { CountersignError } from './errors.js'
-import { checkVote, tallyVotes, type TallyResult } from './review-tally.js'
+import { stricterOf, type ReviewRequirements } from './review-requirements.js'
+import { checkVote, checkVoteDemands, tallyVotes, type TallyResult } from './review-tally.js'
 import { samePerson } from './same-person.js'
 import type {
   ActionRequestInput,
@@ -13,8 +14,6 @@ import type {
   RequestState,
   RequestVersion,
   ResultOutcome,
-  ReviewSettings,
-  ReviewState,
   VoteDecision,
 } from './types.js'
 
@@ -31,7 +30,7 @@ export interface NewRequest {
   input: ActionRequestInput
   effect: Effect
   /** Required when `effect` is `review`. */
-  review?: ReviewSettings & { timeoutMs: number; escalateAfterMs?: number }
+  review?: ReviewRequirements
   /** The channel the request came through: api, cli, mcp, hook, ... */
   via: string
 }
@@ -43,14 +42,17 @@ export type LifecycleEvent =
       voter: Principal
       via: string
       decision: VoteDecision
+      /** The digest of the version the voter saw; the vote is refused for any other. */
+      digest: string
       reason?: string
       editParams?: Record<string, unknown>
       /**
        * What the policy demands of the edited params, evaluated by the caller.
-       * It is merged into the request's review (never loosening it), so an
-       * edit cannot slip past a rule the edited action would have met.
+       * It is combined with the request's review by `stricterOf` (never
+       * loosening it), so an edit cannot slip past a rule the edited action
+       * would have met.
        */
-      editReview?: ReviewSettings
+      editReview?: ReviewRequirements
     }
   | { type: 'cancel'; by: Principal; via: string; reason?: string }
   | { type: 'expire' }
@@ -129,8 +131,8 @@ export function openRequest(request: NewRequest, now: number): Transition {
   if (request.review === undefined) {
     throw new TypeError('openRequest: effect "review" needs review settings')
   }
-  const { timeoutMs, escalateAfterMs, ...settings } = request.review
-  const deadlines = computeDeadlines(now, { timeoutMs, escalateAfterMs })
+  const settings = request.review
+  const deadlines = computeDeadlines(now, settings)
   const state: RequestState = { ...base, review: settings, deadlineAt: deadlines.deadlineAt }
   if (deadlines.escalateAt !== undefined && settings.escalateTo.length > 0) state.escalateAt = deadlines.escalateAt
   created.data.deadlineAt = state.deadlineAt
@@ -144,38 +146,15 @@ export function openRequest(request: NewRequest, now: number): Transition {
 }
 
 /**
- * The review view of a request, as `checkVote` and `tallyVotes` take it.
- *
- * @throws CountersignError `invalid_transition` when the request has no review.
- */
-export function reviewStateOf(state: RequestState): ReviewState {
-  const settings = requireReview(state)
-  const review: ReviewState = {
-    status: state.status,
-    requester: state.requester,
-    currentVersion: state.currentVersion,
-    requirements: settings.requirements,
-    escalated: state.escalatedAt !== undefined,
-    escalateTo: settings.escalateTo,
-    votes: state.votes,
-    allowEdit: settings.allowEdit,
-    requireReason: settings.requireReason,
-    policyGroups: settings.policyGroups,
-  }
-  if (state.onBehalfOf !== undefined) review.onBehalfOf = state.onBehalfOf
-  if (settings.freshAuthMs !== undefined) review.freshAuthMs = settings.freshAuthMs
-  if (state.deadlineAt !== undefined) review.deadlineAt = state.deadlineAt
-  return review
-}
-
-/**
  * Applies one event to a request and returns the new state with the audit
  * events to commit alongside it. Pure: `state` is never modified, and a
  * refusal is thrown, so a refused event leaves nothing to write.
  *
- * - `vote`: checked by `checkVote`, then tallied. An approving edit whose
- *   params differ makes version n+1 with a new digest; votes on older versions
- *   stop counting and the editor's approval counts on the new version.
+ * - `vote`: checked by `checkVote` (including that it names the current
+ *   digest), then tallied. An approving edit whose params differ makes
+ *   version n+1 with a new digest; votes on older versions stop counting, and
+ *   the editor's approval is recorded on the new version but never counts:
+ *   the edited version needs its quorum from people other than its editor.
  * - `cancel`: pending requests, by the requester only (`not_requester`).
  * - `expire`: at or after the deadline; `onTimeout` decides denied or expired.
  * - `escalate`: once, at or after `escalateAt` and before the deadline.
@@ -212,11 +191,7 @@ export function transition(state: RequestState, event: LifecycleEvent, now: numb
 }
 
 function applyVote(state: RequestState, event: Extract<LifecycleEvent, { type: 'vote' }>, now: number): Transition {
-  if (state.review === undefined) {
-    assertPending(state)
-    requireReview(state)
-  }
-  checkVote(reviewStateOf(state), event.voter, event, now)
+  checkVote(state, event.voter, event, now)
   const actor = actorOf(event.voter, event.via)
   const auditEvents: AuditEvent[] = []
   let next: RequestState = { ...state, updatedAt: now }
@@ -237,9 +212,11 @@ function applyVote(state: RequestState, event: Extract<LifecycleEvent, { type: '
       }
       next = { ...next, versions: [...state.versions, version], currentVersion: version.version, digest }
       if (event.editReview !== undefined && state.review !== undefined) {
-        next = { ...next, review: mergeReviews(state.review, event.editReview) }
+        // Deadlines were set when the request opened: an edit changes what approval needs, not when review ends.
+        const review = stricterOf(state.review, event.editReview)
+        next = { ...next, review }
         // The stricter review may ask more of this very vote (a reason, a recent sign-in).
-        checkVote(reviewStateOf(next), event.voter, event, now)
+        checkVoteDemands(review, event.voter, event, now)
       }
       auditEvents.push({
         type: 'request.edited',
@@ -274,7 +251,7 @@ function applyVote(state: RequestState, event: Extract<LifecycleEvent, { type: '
     data: { version: vote.version, digest: next.digest, decision: vote.decision, reason: vote.reason ?? null },
   })
 
-  const tally = tallyVotes(reviewStateOf(next))
+  const tally = tallyVotes(next)
   if (tally.outcome === 'approved') {
     next = { ...next, status: 'approved', decidedAt: now }
     auditEvents.push(
@@ -494,34 +471,6 @@ function assertBeforeDeadline(state: RequestState, now: number): void {
   }
 }
 
-/**
- * The review of an edited request: everything the original demanded plus
- * what the edited params demand. Requirements are kept by rule name; options
- * take the stricter side.
- */
-function mergeReviews(original: ReviewSettings, edited: ReviewSettings): ReviewSettings {
-  const rules = new Set(original.requirements.map((requirement) => requirement.rule))
-  const merged: ReviewSettings = {
-    requirements: [...original.requirements, ...edited.requirements.filter((requirement) => !rules.has(requirement.rule))],
-    allowEdit: original.allowEdit && edited.allowEdit,
-    requireReason: original.requireReason || edited.requireReason,
-    escalateTo: [...new Set([...original.escalateTo, ...edited.escalateTo])],
-    onTimeout: original.onTimeout === 'deny' || edited.onTimeout === 'deny' ? 'deny' : 'expire',
-    policyGroups: mergeGroups(original.policyGroups, edited.policyGroups),
-  }
-  const freshAuth = [original.freshAuthMs, edited.freshAuthMs].filter((ms): ms is number => ms !== undefined)
-  if (freshAuth.length > 0) merged.freshAuthMs = Math.min(...freshAuth)
-  return merged
-}
-
-function mergeGroups(a: Record<string, string[]>, b: Record<string, string[]>): Record<string, string[]> {
-  const merged: Record<string, string[]> = {}
-  for (const groups of [a, b]) {
-    for (const [name, members] of Object.entries(groups)) merged[name] = [...new Set([...(merged[name] ?? []), ...members])]
-  }
-  return merged
-}
-
 function assertApproved(state: RequestState): void {
   if (state.status !== 'approved') {
     throw new CountersignError('request_not_approved', `This request is ${state.status}; only approved requests get grants.`, {
@@ -538,7 +487,7 @@ function assertRequester(state: RequestState, who: Principal, what: string): voi
   }
 }
 
-function requireReview(state: RequestState): ReviewSettings {
+function requireReview(state: RequestState): ReviewRequirements {
   if (state.review === undefined) {
     throw new CountersignError('invalid_transition', 'This request was decided by policy and has no review.')
   }

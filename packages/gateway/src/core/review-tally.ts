@@ -1,8 +1,16 @@
 import { CountersignError } from './errors.js'
-import { samePerson, type Identity } from './same-person.js'
-import type { Principal, RecordedVote, ReviewRequirement, ReviewState, VoteInput } from './types.js'
-
-const GROUP_PREFIX = 'group:'
+import {
+  approversOf,
+  authorOfEdit,
+  isEligibleApprover,
+  isMintedByRequesterSide,
+  isRequesterSide,
+  reviewEligibility,
+  voteIdentity,
+} from './review-eligibility.js'
+import type { ReviewRequirements } from './review-requirements.js'
+import { samePerson } from './same-person.js'
+import type { Principal, RecordedVote, RequestState, VoteInput } from './types.js'
 
 export type ReviewOutcome = 'approved' | 'denied' | 'pending'
 
@@ -26,89 +34,31 @@ export interface TallyResult {
 }
 
 /**
- * Whether `voter` is one of `approvers`. An entry `group:NAME` matches a voter
- * whose identity carries group NAME, or who is listed under NAME in the
- * policy's `groups`. Any other entry is a principal id or email. Entries that
- * look like emails compare case-insensitively; other ids compare exactly.
- *
- * @example
- * isEligibleApprover(['group:sre', 'dana@example.com'], voter, { sre: ['omar@example.com'] })
- */
-export function isEligibleApprover(
-  approvers: string[],
-  voter: Principal,
-  policyGroups: Record<string, string[]>,
-): boolean {
-  return approvers.some((entry) => {
-    if (!entry.startsWith(GROUP_PREFIX)) return entryNamesPrincipal(entry, voter)
-    const name = entry.slice(GROUP_PREFIX.length)
-    if (name === '') return false
-    if (voter.groups.includes(name)) return true
-    // hasOwn keeps names like "constructor" from reaching Object.prototype.
-    const members = Object.hasOwn(policyGroups, name) ? policyGroups[name] : undefined
-    return Array.isArray(members) && members.some((member) => entryNamesPrincipal(member, voter))
-  })
-}
-
-/**
- * Checks that `voter` may cast `vote` on `review` at `now`, and throws the
- * first refusal that applies. Checks run in a fixed order, so a caller sees
- * the most fundamental problem first: `request_not_pending`,
- * `non_human_reviewer`, `self_approval`, `not_an_approver`, `already_voted`,
+ * Checks that `voter` may cast `vote` on the current version of the request
+ * at `now`, and throws the first refusal that applies: first who may vote on
+ * which version ({@link reviewEligibility}, which also holds the vote to the
+ * digest it names), then what the vote itself must carry:
  * `reason_required`, `fresh_auth_required`, `edit_not_allowed`.
  *
  * Returns nothing and changes nothing; recording the vote is the caller's job.
  *
- * @throws CountersignError with one of the codes above.
+ * @throws CountersignError with a code of `reviewEligibility` or one of the codes above.
  * @example
- * checkVote(review, reviewer, { decision: 'approve', reason: 'ticket OPS-12' }, Date.now())
+ * checkVote(state, reviewer, { decision: 'approve', digest: state.digest, reason: 'ticket OPS-12' }, Date.now())
  */
-export function checkVote(review: ReviewState, voter: Principal, vote: VoteInput, now: number): void {
-  if (review.status !== 'pending') {
-    throw new CountersignError(
-      'request_not_pending',
-      `This request is ${review.status} and no longer takes votes.`,
-      { status: review.status },
-    )
-  }
-  if (review.deadlineAt !== undefined && now >= review.deadlineAt) {
-    throw new CountersignError(
-      'request_not_pending',
-      `The review deadline passed at ${new Date(review.deadlineAt).toISOString()}; the request no longer takes votes.`,
-      { deadlineAt: review.deadlineAt },
-    )
-  }
-  if (voter.kind !== 'human') {
-    throw new CountersignError(
-      'non_human_reviewer',
-      `Only people can review requests; ${voter.id} is a${voter.kind === 'agent' ? 'n' : ''} ${voter.kind}.`,
-      { voterId: voter.id, kind: voter.kind },
-    )
-  }
-  if (isRequesterSide(voter, review)) {
-    throw new CountersignError(
-      'self_approval',
-      `${voter.id} made this request or is the person it was made for, so cannot review it; ask another approver.`,
-      { voterId: voter.id },
-    )
-  }
-  if (!review.requirements.some((requirement) => isEligibleFor(requirement, review, voter))) {
-    throw new CountersignError(
-      'not_an_approver',
-      `${voter.id} is not an approver for this request; approvers are ${describeApprovers(review)}.`,
-      { voterId: voter.id },
-    )
-  }
-  const earlier = review.votes.find(
-    (cast) => cast.version === review.currentVersion && samePerson(voteIdentity(cast), voter),
-  )
-  if (earlier !== undefined) {
-    throw new CountersignError(
-      'already_voted',
-      `${voter.id} already voted (${earlier.decision}) on version ${review.currentVersion} of this request; each person votes once per version.`,
-      { voterId: voter.id, version: review.currentVersion, decision: earlier.decision },
-    )
-  }
+export function checkVote(state: RequestState, voter: Principal, vote: VoteInput, now: number): void {
+  const eligibility = reviewEligibility(state, voter, now, vote.digest)
+  if (!eligibility.eligible) throw eligibility.refusal
+  checkVoteDemands(state.review ?? requiredReview(), voter, vote, now)
+}
+
+/**
+ * What a review asks of the vote itself, beyond who casts it: a reason, a
+ * recent sign-in, and edits only with an approval the rule allows to edit.
+ *
+ * @throws CountersignError `reason_required`, `fresh_auth_required` or `edit_not_allowed`.
+ */
+export function checkVoteDemands(review: ReviewRequirements, voter: Principal, vote: Omit<VoteInput, 'digest'>, now: number): void {
   if (review.requireReason && (vote.reason === undefined || vote.reason.trim() === '')) {
     throw new CountersignError('reason_required', 'This request requires a reason with every vote; add one and vote again.')
   }
@@ -137,7 +87,8 @@ export function checkVote(review: ReviewState, voter: Principal, vote: VoteInput
  * eligible people: someone in two approver groups counts once, and the same
  * person voting through two channels (same id or same email) counts once, by
  * their first vote. Votes from non-humans, the requester or the human they act
- * for never count, even if they were somehow recorded.
+ * for, a key either of them created, or the editor of the current version
+ * never count, even if they were somehow recorded.
  *
  * A requirement whose deny threshold is met denies the request, and that is
  * checked before approvals and is final. Otherwise the request is approved
@@ -145,16 +96,14 @@ export function checkVote(review: ReviewState, voter: Principal, vote: VoteInput
  * pending rather than approving on nothing.
  *
  * @example
- * tallyVotes(review).outcome // 'approved' | 'denied' | 'pending'
+ * tallyVotes(state).outcome // 'approved' | 'denied' | 'pending'
  */
-export function tallyVotes(
-  review: ReviewState,
-  policyGroups: Record<string, string[]> = review.policyGroups,
-): TallyResult {
-  const counted = distinctHumanVotes(review)
+export function tallyVotes(state: RequestState): TallyResult {
+  const review = state.review ?? requiredReview()
+  const counted = distinctHumanVotes(state)
   const requirements = review.requirements.map((requirement): RequirementTally => {
     const eligible = counted.filter((cast) =>
-      isEligibleApprover(approversOf(requirement, review), cast.voter, policyGroups),
+      isEligibleApprover(approversOf(requirement, state), cast.voter, review.policyGroups),
     )
     const approvals = eligible.filter((cast) => cast.decision === 'approve').map((cast) => cast.voterId)
     const denials = eligible.filter((cast) => cast.decision === 'deny').map((cast) => cast.voterId)
@@ -176,32 +125,27 @@ export function tallyVotes(
   return { outcome, requirements }
 }
 
-function distinctHumanVotes(review: ReviewState): RecordedVote[] {
-  const current = review.votes
+function distinctHumanVotes(state: RequestState): RecordedVote[] {
+  const author = authorOfEdit(state)
+  const current = state.votes
     .map((cast, index) => ({ cast, index }))
-    .filter(({ cast }) => cast.version === review.currentVersion)
+    .filter(({ cast }) => cast.version === state.currentVersion)
     .sort((a, b) => a.cast.at - b.cast.at || a.index - b.index)
     .map(({ cast }) => cast)
   const counted: RecordedVote[] = []
   for (const cast of current) {
-    if (cast.voter.kind !== 'human' || isRequesterSide(voteIdentity(cast), review)) continue
-    if (counted.some((other) => samePerson(voteIdentity(other), voteIdentity(cast)))) continue
+    const identity = voteIdentity(cast)
+    if (cast.voter.kind !== 'human' || isRequesterSide(identity, state) || isMintedByRequesterSide(cast, state)) continue
+    // The editor's approval comes with the edit; the edited version needs its quorum from others.
+    if (author !== undefined && samePerson(author, identity)) continue
+    if (counted.some((other) => samePerson(voteIdentity(other), identity))) continue
     counted.push(cast)
   }
   return counted
 }
 
-function isEligibleFor(requirement: ReviewRequirement, review: ReviewState, voter: Principal): boolean {
-  return isEligibleApprover(approversOf(requirement, review), voter, review.policyGroups)
-}
-
-function approversOf(requirement: ReviewRequirement, review: ReviewState): string[] {
-  return review.escalated ? [...requirement.approvers, ...review.escalateTo] : requirement.approvers
-}
-
-function describeApprovers(review: ReviewState): string {
-  const entries = new Set(review.requirements.flatMap((requirement) => approversOf(requirement, review)))
-  return [...entries].join(', ') || 'none'
+function requiredReview(): never {
+  throw new CountersignError('invalid_transition', 'This request was decided by policy and has no review.')
 }
 
 function describeMs(ms: number): string {
@@ -211,23 +155,4 @@ function describeMs(ms: number): string {
 function atLeastOne(count: number | undefined): number {
   // A stored requirement without a sane count must still need a person.
   return typeof count === 'number' && Number.isFinite(count) && count >= 1 ? Math.floor(count) : 1
-}
-
-function voteIdentity(cast: RecordedVote): Identity {
-  return { id: cast.voterId, email: cast.voter.email }
-}
-
-function isRequesterSide(voter: Identity, review: ReviewState): boolean {
-  const requesterSide: Identity[] = [review.requester]
-  for (const link of [review.onBehalfOf, review.requester.onBehalfOf]) {
-    if (link !== undefined) requesterSide.push({ id: link.id })
-  }
-  return requesterSide.some((identity) => samePerson(identity, voter))
-}
-
-function entryNamesPrincipal(entry: string, principal: Principal): boolean {
-  if (entry === principal.id) return true
-  if (!entry.includes('@')) return false
-  const lower = entry.toLowerCase()
-  return lower === principal.id.toLowerCase() || lower === principal.email?.toLowerCase()
 }

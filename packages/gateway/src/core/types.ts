@@ -1,3 +1,5 @@
+import type { ReviewRequirements } from './review-requirements.js'
+
 /** Who is acting. Always taken from authentication, never from a request body. */
 export type PrincipalKind = 'human' | 'agent' | 'service'
 
@@ -19,6 +21,12 @@ export interface Principal {
   claims?: Record<string, unknown>
   /** When the principal last authenticated interactively (ms since epoch), for `fresh_auth`. */
   authTime?: number
+  /**
+   * Who created the credential this principal authenticated with (an API
+   * key's creator). A key minted by the requester, or by the human the
+   * requester acts for, never counts on the requester's requests.
+   */
+  keyCreatedBy?: string
 }
 
 /** The part of a request that the digest binds. */
@@ -110,47 +118,13 @@ export interface RecordedVote extends Vote {
   via: string
 }
 
-/**
- * Everything needed to judge and count votes on one request. Plain data, so
- * it can be stored as JSON and rebuilt.
- */
-export interface ReviewState {
-  status: RequestStatus
-  requester: Principal
-  /** The human the requester acts for; excluded from voting whether verified or only claimed. */
-  onBehalfOf?: OnBehalfOf
-  currentVersion: number
-  requirements: ReviewRequirement[]
-  escalated: boolean
-  /** Approvers (`group:NAME` or ids) added to every requirement once the request is escalated. */
-  escalateTo: string[]
-  votes: RecordedVote[]
-  allowEdit: boolean
-  requireReason: boolean
-  /** A voter must have authenticated within this many ms before voting. */
-  freshAuthMs?: number
-  /** Group members from policy, in addition to the groups a principal's identity carries. */
-  policyGroups: Record<string, string[]>
-  /** Once this instant passes the request no longer takes votes, even before it is marked expired. */
-  deadlineAt?: number
-}
-
 /** What a reviewer submits. `editParams` replaces the params (approve only, when the rule allows). */
 export interface VoteInput {
   decision: VoteDecision
+  /** The digest of the version the voter saw; a vote counts only on that version. */
+  digest: string
   reason?: string
   editParams?: Record<string, unknown>
-}
-
-/** The review part of a policy decision, as a request carries it. */
-export interface ReviewSettings {
-  requirements: ReviewRequirement[]
-  allowEdit: boolean
-  requireReason: boolean
-  freshAuthMs?: number
-  escalateTo: string[]
-  onTimeout: TimeoutOutcome
-  policyGroups: Record<string, string[]>
 }
 
 export interface GrantState {
@@ -182,7 +156,7 @@ export interface RequestState {
   /** Digest of the current version. */
   digest: string
   /** Present when the policy asked for review. */
-  review?: ReviewSettings
+  review?: ReviewRequirements
   votes: RecordedVote[]
   createdAt: number
   updatedAt: number

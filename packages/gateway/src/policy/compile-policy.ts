@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { CountersignError, parseDuration } from '../core/index.js'
-import type { Effect, TimeoutOutcome } from '../core/index.js'
+import type { Effect, ReviewRequirements, TimeoutOutcome } from '../core/index.js'
 import { compileCondition } from './cel-environment.js'
 import type { Condition, ConditionScope } from './cel-environment.js'
 import { compileGlob } from './match-glob.js'
@@ -12,20 +12,6 @@ import type { RuleIndex } from './rule-index.js'
 import { formatDiagnostic, parseYamlSource, pathLabel } from './yaml-source.js'
 import type { PolicyDiagnostic, YamlPath, YamlSource } from './yaml-source.js'
 import { describeValue, zodDiagnostics } from './zod-diagnostics.js'
-
-/** A rule's review block with every default filled in. */
-export interface CompiledReview {
-  approvers: readonly string[]
-  quorum: number
-  denyQuorum: number
-  timeoutMs: number
-  onTimeout: TimeoutOutcome
-  requireReason: boolean
-  allowEdit: boolean
-  freshAuthMs?: number
-  escalate?: { afterMs: number; to: readonly string[] }
-  notify: readonly string[]
-}
 
 export interface CompiledRule {
   /** Position in the file; evaluation and explanations keep file order. */
@@ -40,7 +26,8 @@ export interface CompiledRule {
     readonly environment: readonly MatchGlob[]
   }
   readonly when?: { readonly source: string; readonly condition: Condition }
-  readonly review?: CompiledReview
+  /** A review rule's requirements, every default filled in; matching rules combine with `stricterOf`. */
+  readonly review?: ReviewRequirements
   readonly redact: readonly string[]
 }
 
@@ -379,12 +366,13 @@ function buildPolicy(
     timeoutMs: duration(document.defaults?.review?.timeout) ?? DEFAULT_TIMEOUT_MS,
     onTimeout: document.defaults?.review?.on_timeout ?? 'deny',
   }
-  const rules = (document.rules ?? []).map((rule, position) => buildRule(rule, position, defaultReview, condition))
+  const groups = new Map(Object.entries(document.groups ?? {}))
+  const rules = (document.rules ?? []).map((rule, position) => buildRule(rule, position, { ...defaultReview, groups }, condition))
   return {
     file,
     sha256: createHash('sha256').update(text, 'utf8').digest('hex'),
     defaultEffect: document.defaults?.effect ?? 'deny',
-    groups: new Map(Object.entries(document.groups ?? {})),
+    groups,
     idpGroups: new Set(document.idp_groups ?? []),
     risk: (document.risk ?? []).map((entry) => ({
       when: entry.when,
@@ -399,7 +387,7 @@ function buildPolicy(
 function buildRule(
   rule: RuleDocument,
   position: number,
-  defaultReview: { timeoutMs: number; onTimeout: TimeoutOutcome },
+  defaultReview: ReviewDefaults,
   condition: (source: string, scope: ConditionScope) => Condition,
 ): CompiledRule {
   const globs = (value: string | string[] | undefined): MatchGlob[] =>
@@ -415,30 +403,41 @@ function buildRule(
       environment: globs(rule.match?.environment),
     },
     ...(rule.when === undefined ? {} : { when: { source: rule.when, condition: condition(rule.when, 'rule') } }),
-    ...(rule.review === undefined ? {} : { review: buildReview(rule.review, defaultReview) }),
+    ...(rule.review === undefined ? {} : { review: buildReview(rule.name, rule.review, defaultReview) }),
     redact: rule.redact ?? [],
   }
 }
 
-function buildReview(
-  review: ReviewDocument,
-  defaultReview: { timeoutMs: number; onTimeout: TimeoutOutcome },
-): CompiledReview {
+/** What a rule's review falls back to, and the policy's groups its approvers may name. */
+interface ReviewDefaults {
+  timeoutMs: number
+  onTimeout: TimeoutOutcome
+  groups: ReadonlyMap<string, readonly string[]>
+}
+
+function buildReview(rule: string, review: ReviewDocument, defaults: ReviewDefaults): ReviewRequirements {
   const freshAuthMs = duration(review.fresh_auth)
-  const escalateAfter = duration(review.escalate?.after)
+  const escalateAfterMs = review.escalate === undefined ? undefined : duration(review.escalate.after)
+  const escalateTo = escalateAfterMs === undefined ? [] : [...(review.escalate?.to ?? [])]
+  const named = [...review.approvers, ...escalateTo]
+  const policyGroups = Object.fromEntries(
+    named.flatMap((entry) => {
+      const name = entry.startsWith(GROUP_PREFIX) ? entry.slice(GROUP_PREFIX.length) : undefined
+      const members = name === undefined ? undefined : defaults.groups.get(name)
+      return name === undefined || members === undefined ? [] : [[name, [...members]]]
+    }),
+  )
   return {
-    approvers: review.approvers,
-    quorum: review.quorum ?? 1,
-    denyQuorum: review.deny_quorum ?? 1,
-    timeoutMs: duration(review.timeout) ?? defaultReview.timeoutMs,
-    onTimeout: review.on_timeout ?? defaultReview.onTimeout,
+    requirements: [{ rule, approvers: [...review.approvers], quorum: review.quorum ?? 1, denyQuorum: review.deny_quorum ?? 1 }],
+    timeoutMs: duration(review.timeout) ?? defaults.timeoutMs,
+    onTimeout: review.on_timeout ?? defaults.onTimeout,
     requireReason: review.require_reason ?? false,
     allowEdit: review.allow_edit ?? false,
     ...(freshAuthMs === undefined ? {} : { freshAuthMs }),
-    ...(review.escalate === undefined || escalateAfter === undefined
-      ? {}
-      : { escalate: { afterMs: escalateAfter, to: review.escalate.to } }),
-    notify: review.notify ?? [],
+    ...(escalateAfterMs === undefined ? {} : { escalateAfterMs }),
+    escalateTo,
+    notify: [...(review.notify ?? [])],
+    policyGroups,
   }
 }
 

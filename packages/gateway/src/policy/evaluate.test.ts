@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { ActionRequestInput, Principal } from '../core/index.js'
-import { compilePolicy, evaluate, reviewSettingsOf } from './index.js'
+import { compilePolicy, evaluate } from './index.js'
 import type { CompiledPolicy } from './index.js'
 import { candidatePositions } from './rule-index.js'
 
@@ -123,9 +123,10 @@ describe('evaluate', () => {
       requireReason: true,
       allowEdit: false,
       freshAuthMs: 5 * 60_000,
-      escalate: { afterMs: 10 * 60_000, to: ['group:security', 'ciso@example.com'] },
+      escalateAfterMs: 10 * 60_000,
+      escalateTo: ['group:security', 'ciso@example.com'],
       notify: ['slack-data', 'slack-security'],
-      groups: { 'data-owners': ['dana@example.com', 'omar@example.com'], security: ['sofia@example.com'] },
+      policyGroups: { 'data-owners': ['dana@example.com', 'omar@example.com'], security: ['sofia@example.com'] },
     })
   })
 
@@ -142,10 +143,11 @@ describe('evaluate', () => {
     )
     expect(result.review).toMatchObject({ timeoutMs: 15 * 60_000, onTimeout: 'expire', allowEdit: false, notify: [] })
     expect(result.review?.freshAuthMs).toBeUndefined()
-    expect(result.review?.escalate).toBeUndefined()
+    expect(result.review?.escalateAfterMs).toBeUndefined()
+    expect(result.review?.escalateTo).toEqual([])
   })
 
-  it('hands the review plan to the request lifecycle in its own shape', () => {
+  it('gives the request lifecycle the requirements in the shape it stores', () => {
     const result = evaluate(
       policy(
         'groups: { sre: [sam@example.com] }',
@@ -158,11 +160,12 @@ describe('evaluate', () => {
       agent,
       NOW,
     )
-    expect(reviewSettingsOf(result.review ?? expect.fail('no review'))).toEqual({
+    expect(result.review).toEqual({
       requirements: [{ rule: 'r', approvers: ['group:sre'], quorum: 1, denyQuorum: 1 }],
       allowEdit: false,
       requireReason: false,
       escalateTo: ['lee@example.com'],
+      notify: [],
       onTimeout: 'deny',
       policyGroups: { sre: ['sam@example.com'] },
       timeoutMs: 15 * 60_000,

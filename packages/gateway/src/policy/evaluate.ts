@@ -1,43 +1,10 @@
-import type {
-  ActionRequestInput,
-  Effect,
-  Principal,
-  ReviewRequirement,
-  ReviewSettings,
-  TimeoutOutcome,
-} from '../core/index.js'
+import { type ActionRequestInput, type Effect, type Principal, type ReviewRequirements, stricterOf } from '../core/index.js'
 import { celContext, celErrorMessage } from './cel-environment.js'
 import type { CelContext, Condition } from './cel-environment.js'
 import type { CompiledPolicy, CompiledRule } from './compile-policy.js'
 import type { MatchGlob } from './match-glob.js'
 import { redactValue } from './redact.js'
 import { candidatePositions } from './rule-index.js'
-
-/** What review the matching rules demand, merged into one plan. */
-export interface ReviewPlan {
-  /** One per matching review rule; all must be met. */
-  requirements: ReviewRequirement[]
-  /** The shortest timeout of the matching rules. */
-  timeoutMs: number
-  /** `deny` if any matching rule says so. */
-  onTimeout: TimeoutOutcome
-  /** True if any matching rule requires a reason. */
-  requireReason: boolean
-  /** True only if every matching rule allows editing. */
-  allowEdit: boolean
-  /** The shortest `fresh_auth` of the matching rules. */
-  freshAuthMs?: number
-  /** The earliest escalation, to everyone any matching rule escalates to. */
-  escalate?: { afterMs: number; to: string[] }
-  /** Notification channels named by any matching rule. */
-  notify: string[]
-  /**
-   * Members of the policy-listed groups the approvers and escalation targets
-   * name, as of this decision, so eligibility can be checked later without
-   * the policy (which may have been reloaded since).
-   */
-  groups: Record<string, string[]>
-}
 
 export interface MatchedRule {
   name: string
@@ -50,16 +17,14 @@ export interface Evaluation {
   matchedRules: MatchedRule[]
   /** 0..100. */
   risk: number
-  /** Present when `effect` is `review`. */
-  review: ReviewPlan | null
+  /** Present when `effect` is `review`: what every matching review rule demands, combined by `stricterOf`. */
+  review: ReviewRequirements | null
   /** Params and context with policy paths and built-in detectors applied. */
   redacted: { params: Record<string, unknown>; context: Record<string, unknown> }
   policySha256: string
   /** Why, step by step, in plain sentences. */
   explain: string[]
 }
-
-const GROUP_PREFIX = 'group:'
 
 type ConditionOutcome = { value: boolean } | { error: string }
 
@@ -155,7 +120,7 @@ export function evaluate(
     effect,
     matchedRules: matched.map((rule) => ({ name: rule.name, effect: rule.effect })),
     risk,
-    review: effect === 'review' ? mergeReviews(policy, reviews) : null,
+    review: effect === 'review' ? combinedReview(reviews) : null,
     redacted,
     policySha256: policy.sha256,
     explain,
@@ -188,57 +153,8 @@ function names(rules: readonly CompiledRule[]): string {
   return rules.map((rule) => `rule "${rule.name}"`).join(', ')
 }
 
-function mergeReviews(policy: CompiledPolicy, rules: readonly CompiledRule[]): ReviewPlan {
-  const reviews = rules.flatMap((rule) => (rule.review === undefined ? [] : [{ rule, review: rule.review }]))
-  const requirements: ReviewRequirement[] = reviews.map(({ rule, review }) => ({
-    rule: rule.name,
-    approvers: [...review.approvers],
-    quorum: review.quorum,
-    denyQuorum: review.denyQuorum,
-  }))
-  const freshAuth = reviews.flatMap(({ review }) => (review.freshAuthMs === undefined ? [] : [review.freshAuthMs]))
-  const escalations = reviews.flatMap(({ review }) => (review.escalate === undefined ? [] : [review.escalate]))
-  const escalateTo = [...new Set(escalations.flatMap((escalation) => escalation.to))]
-  const named = [...requirements.flatMap((requirement) => requirement.approvers), ...escalateTo]
-  const groups = Object.fromEntries(
-    named.flatMap((entry) => {
-      const name = entry.startsWith(GROUP_PREFIX) ? entry.slice(GROUP_PREFIX.length) : undefined
-      const members = name === undefined ? undefined : policy.groups.get(name)
-      return name === undefined || members === undefined ? [] : [[name, [...members]]]
-    }),
-  )
-  return {
-    requirements,
-    timeoutMs: Math.min(...reviews.map(({ review }) => review.timeoutMs)),
-    onTimeout: reviews.some(({ review }) => review.onTimeout === 'deny') ? 'deny' : 'expire',
-    requireReason: reviews.some(({ review }) => review.requireReason),
-    allowEdit: reviews.every(({ review }) => review.allowEdit),
-    ...(freshAuth.length === 0 ? {} : { freshAuthMs: Math.min(...freshAuth) }),
-    ...(escalations.length === 0
-      ? {}
-      : { escalate: { afterMs: Math.min(...escalations.map((escalation) => escalation.afterMs)), to: escalateTo } }),
-    notify: [...new Set(reviews.flatMap(({ review }) => review.notify))],
-    groups,
-  }
-}
-
-/**
- * The review plan in the shape the request lifecycle takes
- * (`openRequest({ ..., review })`).
- *
- * @example
- * const review = decision.review === null ? undefined : reviewSettingsOf(decision.review)
- */
-export function reviewSettingsOf(plan: ReviewPlan): ReviewSettings & { timeoutMs: number; escalateAfterMs?: number } {
-  return {
-    requirements: plan.requirements,
-    allowEdit: plan.allowEdit,
-    requireReason: plan.requireReason,
-    ...(plan.freshAuthMs === undefined ? {} : { freshAuthMs: plan.freshAuthMs }),
-    escalateTo: plan.escalate?.to ?? [],
-    onTimeout: plan.onTimeout,
-    policyGroups: plan.groups,
-    timeoutMs: plan.timeoutMs,
-    ...(plan.escalate === undefined ? {} : { escalateAfterMs: plan.escalate.afterMs }),
-  }
+function combinedReview(rules: readonly CompiledRule[]): ReviewRequirements | null {
+  const reviews = rules.flatMap((rule) => (rule.review === undefined ? [] : [rule.review]))
+  const [first, ...rest] = reviews
+  return first === undefined ? null : rest.reduce(stricterOf, first)
 }

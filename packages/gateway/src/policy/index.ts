@@ -1,13 +1,12 @@
 export { compilePolicy, validatePolicy } from './compile-policy.js'
 export type {
   CompiledPolicy,
-  CompiledReview,
   CompiledRiskRule,
   CompiledRule,
 } from './compile-policy.js'
 export { loadPolicyFile } from './load-policy-file.js'
-export { evaluate, reviewSettingsOf } from './evaluate.js'
-export type { Evaluation, MatchedRule, ReviewPlan } from './evaluate.js'
+export { evaluate } from './evaluate.js'
+export type { Evaluation, MatchedRule } from './evaluate.js'
 export { redactString, redactValue } from './redact.js'
 export type { SecretKind } from './redact.js'
 export { watchPolicy } from './policy-watcher.js'

@@ -10,14 +10,14 @@ import {
   type Principal,
   type RequestResult,
   type RequestState,
-  type ReviewSettings,
-  reviewStateOf,
+  type ReviewRequirements,
+  reviewEligibility,
   type Transition,
   transition,
   type VoteInput,
 } from '../core/index.js'
 import type { GrantSigner } from '../grants/index.js'
-import { type CompiledPolicy, evaluate, reviewSettingsOf } from '../policy/index.js'
+import { type CompiledPolicy, evaluate } from '../policy/index.js'
 import { type Database, isUniqueViolation, type Store } from '../store/index.js'
 import { newGrantId, newRequestId } from './new-id.js'
 import { type RequestRecord, requestRepository } from './request-repository.js'
@@ -88,7 +88,7 @@ export class ApprovalService {
         input,
         effect: evaluation.effect,
         via,
-        ...(evaluation.review ? { review: reviewSettingsOf(evaluation.review) } : {}),
+        ...(evaluation.review ? { review: evaluation.review } : {}),
       },
       now,
     )
@@ -175,12 +175,13 @@ export class ApprovalService {
   vote(voter: Principal, id: string, vote: VoteInput, via: string): Promise<RequestRecord> {
     return this.#change(id, { principal: voter, via, refusal: 'vote.refused' }, (record) => {
       const now = this.#options.now()
-      const event: Extract<LifecycleEvent, { type: 'vote' }> = { type: 'vote', voter, via, decision: vote.decision }
+      // The vote is judged here, under the request's lock, against the version it names, so an edit that commits first refuses it.
+      const event: Extract<LifecycleEvent, { type: 'vote' }> = { type: 'vote', voter, via, decision: vote.decision, digest: vote.digest }
       if (vote.reason !== undefined) event.reason = vote.reason
       if (vote.editParams !== undefined) {
         event.editParams = vote.editParams
         // Only an eligible reviewer learns how the policy judges an edit.
-        if (record.state.review) checkVote(reviewStateOf(record.state), voter, vote, now)
+        checkVote(record.state, voter, vote, now)
         const editReview = this.#reviewOfEdit(record, vote.editParams, now)
         if (editReview) event.editReview = editReview
       }
@@ -295,7 +296,7 @@ export class ApprovalService {
    * Judges edited params as if they had been submitted: a deny refuses the
    * edit, and a review adds its requirements to the request's.
    */
-  #reviewOfEdit(record: RequestRecord, params: Record<string, unknown>, now: number): ReviewSettings | undefined {
+  #reviewOfEdit(record: RequestRecord, params: Record<string, unknown>, now: number): ReviewRequirements | undefined {
     const { state } = record
     const input: ActionRequestInput = {
       action: state.action,
@@ -315,9 +316,7 @@ export class ApprovalService {
         { rules },
       )
     }
-    if (!evaluation.review) return undefined
-    const { timeoutMs: _timeout, escalateAfterMs: _escalate, ...settings } = reviewSettingsOf(evaluation.review)
-    return settings
+    return evaluation.review ?? undefined
   }
 
   #redactParams(state: RequestState, params: Record<string, unknown>, now: number): Record<string, unknown> {
@@ -339,17 +338,14 @@ export class ApprovalService {
   }
 }
 
-/** True when `viewer` could vote on the request now (ignoring reason and fresh-auth requirements). */
+/**
+ * True when `viewer` could vote on the current version of the request now.
+ * A sign-in that is too old still counts as reviewable: signing in again is
+ * all it takes.
+ */
 export function canReview(viewer: Principal, state: RequestState, now: number): boolean {
-  if (state.status !== 'pending' || !state.review) return false
-  try {
-    transition(state, { type: 'vote', voter: viewer, via: 'api', decision: 'approve', reason: 'eligibility check' }, now)
-    return true
-  } catch (error) {
-    return isCountersignError(error) && error.code === 'fresh_auth_required'
-  }
+  return reviewEligibility(state, viewer, now).eligible
 }
-
 
 /** The request a retry refers to: same requester and idempotency key, or same digest while still pending. */
 async function findExisting(

@@ -1,4 +1,4 @@
-import { type Principal, reviewStateOf, tallyVotes } from '../core/index.js'
+import { type Principal, tallyVotes } from '../core/index.js'
 import type { GrantSigner } from '../grants/index.js'
 import type { RequestRecord } from './request-repository.js'
 
@@ -16,7 +16,7 @@ export async function toRequestView(record: RequestRecord, viewer: Principal, gr
   const params = isRequester ? (version?.params ?? {}) : (record.redactedParams.get(state.currentVersion) ?? {})
   let review: Record<string, unknown> | null = null
   if (state.review) {
-    const tally = tallyVotes(reviewStateOf(state))
+    const tally = tallyVotes(state)
     review = {
       requirements: tally.requirements.map((r) => ({
         rule: r.rule,

@@ -45,6 +45,8 @@ export const createRequestBody = z.strictObject({
 /** `POST /v1/requests/:id/votes`. */
 export const voteBody = z.strictObject({
   decision: z.enum(['approve', 'deny']),
+  /** The version the voter saw; a vote for any other version is refused with version_mismatch. */
+  digest: z.string().regex(/^[0-9a-f]{64}$/, 'the lowercase SHA-256 hex digest of the version you are voting on (the request\'s `digest`)'),
   reason: optionalText(4000),
   params: jsonObject.optional(),
 })

@@ -219,6 +219,7 @@ export function buildApp(deps: AppDependencies): FastifyInstance {
         id,
         {
           decision: body.decision,
+          digest: body.digest,
           ...(body.reason !== undefined ? { reason: body.reason } : {}),
           ...(body.params !== undefined ? { editParams: body.params } : {}),
         },
