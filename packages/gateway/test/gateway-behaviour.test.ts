@@ -1,7 +1,7 @@
 import { ActionDenied, Countersign, GatewayUnavailable, GrantRejected } from '@countersign/sdk'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openEventStream } from './support/event-stream.js'
-import { call, freePort } from './support/gateway-process.js'
+import { call, freePort, castVote } from './support/gateway-process.js'
 import { BACKENDS, PEOPLE, startTestGateway, type TestGateway } from './support/test-gateway.js'
 
 const POLICY = `version: 1
@@ -42,7 +42,7 @@ for (const backend of BACKENDS) {
       call(gw.url, token(who), 'POST', '/v1/requests', body)
     const get = async (id: string, who: keyof typeof PEOPLE = 'dana') => (await call(gw.url, token(who), 'GET', `/v1/requests/${id}`)).body
     const vote = (id: string, who: keyof typeof PEOPLE, body: Record<string, unknown>) =>
-      call(gw.url, token(who), 'POST', `/v1/requests/${id}/votes`, body)
+      castVote(gw.url, token(who), id, body)
     /** How many requests exist, counted as a human (who sees them all). */
     const requestCount = async (): Promise<number> => (await call(gw.url, token('dana'), 'GET', '/v1/requests?limit=200')).body.items.length
     const auditTypesSince = async (seq: number): Promise<string[]> => (await gw.auditSince(seq)).map((entry) => entry.type)
@@ -222,7 +222,10 @@ for (const backend of BACKENDS) {
         const id = await created
         expect(runs).toEqual([])
         const edited = await vote(id, 'dana', { decision: 'approve', reason: 'smaller', params: { table: 'customers', limit: 1000 } })
-        expect(edited.body.status).toBe('approved')
+        // The editor's own approval never counts on their edit: another owner approves it.
+        expect(edited.body.status).toBe('pending')
+        const approved = await vote(id, 'omar', { decision: 'approve', digest: edited.body.digest, reason: 'the smaller one' })
+        expect(approved.body.status).toBe('approved')
 
         expect(await guarded).toBe('exported')
         expect(runs).toEqual([{ table: 'customers', limit: 1000 }])
@@ -328,7 +331,7 @@ for (const backend of BACKENDS) {
         const created = await submit({ ...EXPORT, params: { table: 'admin-vote' } })
         const head = await gw.auditHead()
 
-        const refused = await call(gw.url, gw.adminToken, 'POST', `/v1/requests/${created.body.id}/votes`, { decision: 'approve', reason: 'I am root' })
+        const refused = await castVote(gw.url, gw.adminToken, created.body.id, { decision: 'approve', reason: 'I am root' })
         expect([refused.status, refused.body.error.code]).toEqual([403, 'non_human_reviewer'])
         const after = await get(created.body.id)
         expect([after.status, after.votes, after.review.requirements[0].approvals]).toEqual(['pending', [], []])

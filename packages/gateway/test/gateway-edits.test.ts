@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { call } from './support/gateway-process.js'
+import { call, castVote } from './support/gateway-process.js'
 import { BACKENDS, startTestGateway, type TestGateway } from './support/test-gateway.js'
 
 const POLICY = `version: 1
@@ -51,7 +51,7 @@ for (const backend of BACKENDS) {
     const submit = (params: Record<string, unknown>) =>
       call(gw.url, gw.tokens.agent, 'POST', '/v1/requests', { action: 'deploy.web', resource: 'k8s://prod/web', environment: 'prod', params })
     const vote = (id: string, who: keyof typeof KEYS, body: Record<string, unknown>) =>
-      call(gw.url, gw.tokens[who], 'POST', `/v1/requests/${id}/votes`, body)
+      castVote(gw.url, gw.tokens[who], id, body)
     const get = async (id: string) => (await call(gw.url, gw.tokens.olga, 'GET', `/v1/requests/${id}`)).body
 
     it('refuses an edit into an action the policy denies, with edit_denied_by_policy, and changes nothing', async () => {
@@ -78,8 +78,10 @@ for (const backend of BACKENDS) {
       const withoutReason = await vote(id, 'sara', { decision: 'approve' })
       expect([withoutReason.status, withoutReason.body.error.code]).toEqual([400, 'reason_required'])
       const sre = await vote(id, 'sara', { decision: 'approve', reason: 'capacity is there' })
-      expect(sre.body.status).toBe('approved')
-      expect(sre.body.params).toEqual({ image: 'web:1.2.3', replicas: 50 })
+      expect(sre.body.status).toBe('pending')
+      const ops = await vote(id, 'otto', { decision: 'approve', reason: 'ops agrees' })
+      expect(ops.body.status).toBe('approved')
+      expect(ops.body.params).toEqual({ image: 'web:1.2.3', replicas: 50 })
     })
 
     it('asks the editor for what the stricter review needs before counting the edit', async () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { call } from './support/gateway-process.js'
+import { call, castVote } from './support/gateway-process.js'
 import { BACKENDS, PEOPLE, startTestGateway, type TestGateway } from './support/test-gateway.js'
 
 const POLICY = `version: 1
@@ -80,7 +80,7 @@ for (const backend of BACKENDS) {
           const response = await call(gw.url, gw.tokens.agent, 'POST', '/v1/requests', payload)
           expect(response.status, `${JSON.stringify(payload)} → ${JSON.stringify(response.body)}`).toBeLessThan(500)
         }
-        const vote = await call(gw.url, gw.tokens.dana, 'POST', `/v1/requests/${requestId}/votes`, { decision: 'deny', reason: bad })
+        const vote = await castVote(gw.url, gw.tokens.dana, requestId, { decision: 'deny', reason: bad })
         expect(vote.status, JSON.stringify(vote.body)).toBeLessThan(500)
       }
     })
@@ -100,7 +100,7 @@ for (const backend of BACKENDS) {
           const response = await call(gw.url, gw.tokens.agent, 'POST', '/v1/requests', payload)
           expect([response.status, response.body.error.code]).toEqual([400, 'invalid_request'])
         }
-        const edit = await call(gw.url, gw.tokens.dana, 'POST', `/v1/requests/${requestId}/votes`, { decision: 'approve', params: { a: nest(levels) } })
+        const edit = await call(gw.url, gw.tokens.dana, 'POST', `/v1/requests/${requestId}/votes`, { decision: 'approve', digest: '0'.repeat(64), params: { a: nest(levels) } })
         expect([edit.status, edit.body.error.code]).toEqual([400, 'invalid_request'])
       }
       const within = await call(gw.url, gw.tokens.agent, 'POST', '/v1/requests', { action: 'cloud.tags.set', resource: 'r', environment: 'prod', params: { a: nest(30) } })
@@ -139,7 +139,7 @@ for (const backend of BACKENDS) {
     it('answers not_found to an agent acting on a request it may not see, and audits nothing', async () => {
       const head = await gw.auditHead()
       for (const [path, body] of [
-        [`/v1/requests/${requestId}/votes`, { decision: 'deny' }],
+        [`/v1/requests/${requestId}/votes`, { decision: 'deny', digest: '0'.repeat(64) }],
         [`/v1/requests/${requestId}/cancel`, {}],
         [`/v1/requests/${requestId}/result`, { outcome: 'succeeded' }],
       ] as const) {

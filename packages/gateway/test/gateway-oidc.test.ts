@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestIssuer, type TestIssuer } from '../src/identity/test-issuer.js'
 import { type Gateway, loadGatewayConfig, startGateway } from '../src/server/index.js'
-import { call, REPO_ROOT } from './support/gateway-process.js'
+import { call, REPO_ROOT, castVote } from './support/gateway-process.js'
 
 describe('a gateway that trusts an OIDC provider', () => {
   const dir = mkdtempSync(join(tmpdir(), 'countersign-oidc-'))
@@ -39,9 +39,9 @@ describe('a gateway that trusts an OIDC provider', () => {
     expect(created.body.status).toBe('pending')
     const dana = await tokenFor('dana@example.com', ['data-owners'])
     const omar = await tokenFor('omar@example.com', ['data-owners'])
-    const first = await call(gateway.url, dana, 'POST', `/v1/requests/${created.body.id}/votes`, { decision: 'approve', reason: 'ok' })
+    const first = await castVote(gateway.url, dana, created.body.id, { decision: 'approve', reason: 'ok' })
     expect(first.body.review.requirements[0].approvals).toEqual(['dana@example.com'])
-    const second = await call(gateway.url, omar, 'POST', `/v1/requests/${created.body.id}/votes`, { decision: 'approve', reason: 'ok' })
+    const second = await castVote(gateway.url, omar, created.body.id, { decision: 'approve', reason: 'ok' })
     expect(second.body.status).toBe('approved')
   })
 
@@ -53,10 +53,10 @@ describe('a gateway that trusts an OIDC provider', () => {
       action: 'db.export', resource: 'pg://prod/customers', environment: 'prod', params: { table: 'two-channels' }, reason: 'report',
     })
     const id = created.body.id
-    const viaKey = await call(gateway.url, danaKey, 'POST', `/v1/requests/${id}/votes`, { decision: 'approve', reason: 'ok' }, { 'x-countersign-via': 'cli' })
+    const viaKey = await castVote(gateway.url, danaKey, id, { decision: 'approve', reason: 'ok' }, { 'x-countersign-via': 'cli' })
     expect(viaKey.body.review.requirements[0].approvals).toEqual(['dana@example.com'])
     const sso = await tokenFor('DANA@example.com', ['data-owners'])
-    const viaSso = await call(gateway.url, sso, 'POST', `/v1/requests/${id}/votes`, { decision: 'approve', reason: 'again' }, { 'x-countersign-via': 'console' })
+    const viaSso = await castVote(gateway.url, sso, id, { decision: 'approve', reason: 'again' }, { 'x-countersign-via': 'console' })
     expect([viaSso.status, viaSso.body.error.code]).toEqual([409, 'already_voted'])
     const after = await call(gateway.url, agentKey, 'GET', `/v1/requests/${id}`)
     expect(after.body.status).toBe('pending')
@@ -75,7 +75,7 @@ describe('a gateway that trusts an OIDC provider', () => {
       `${(await tokenFor('dana@example.com', ['data-owners'])).slice(0, -4)}AAAA`,
     ]
     for (const token of bad) {
-      const response = await call(gateway.url, token, 'POST', `/v1/requests/${id}/votes`, { decision: 'approve', reason: 'ok' })
+      const response = await castVote(gateway.url, token, id, { decision: 'approve', reason: 'ok' })
       expect([response.status, response.body.error.code]).toEqual([401, 'unauthenticated'])
     }
     const after = await call(gateway.url, agentKey, 'GET', `/v1/requests/${id}`)

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type Gateway, loadGatewayConfig, startGateway } from '../src/server/index.js'
-import { call } from './support/gateway-process.js'
+import { call, castVote } from './support/gateway-process.js'
 import { postgresForTests } from './support/postgres.js'
 
 const postgres = await postgresForTests()
@@ -54,7 +54,7 @@ describe.skipIf(postgres.skip)('two gateway replicas on one PostgreSQL database'
       return response
     })
     await new Promise((resolve) => setTimeout(resolve, 200))
-    const vote = await call(a.url, reviewer, 'POST', `/v1/requests/${created.body.id}/votes`, { decision: 'approve' })
+    const vote = await castVote(a.url, reviewer, created.body.id, { decision: 'approve' })
     const votedAt = performance.now()
     expect(vote.body.status).toBe('approved')
     const waited = await waiting

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { call } from './support/gateway-process.js'
+import { call, castVote } from './support/gateway-process.js'
 import { BACKENDS, PEOPLE, startTestGateway, type TestGateway } from './support/test-gateway.js'
 
 // Short real timeouts instead of a fake clock: the scheduler under test is the gateway's own.
@@ -75,7 +75,7 @@ for (const backend of BACKENDS) {
       const id = created.body.id
       expect(created.body.review.escalated).toBe(false)
 
-      const early = await call(gw.url, token('sofia'), 'POST', `/v1/requests/${id}/votes`, { decision: 'approve', reason: 'on call' })
+      const early = await castVote(gw.url, token('sofia'), id, { decision: 'approve', reason: 'on call' })
       expect([early.status, early.body.error.code]).toEqual([403, 'not_an_approver'])
       const before = await get(id)
       expect([before.status, before.votes, before.review.escalated]).toEqual(['pending', [], false])
@@ -84,7 +84,7 @@ for (const backend of BACKENDS) {
       const escalated = await wait(id, 5)
       expect([escalated.body.status, escalated.body.review.escalated]).toEqual(['pending', true])
 
-      const late = await call(gw.url, token('sofia'), 'POST', `/v1/requests/${id}/votes`, { decision: 'approve', reason: 'on call' })
+      const late = await castVote(gw.url, token('sofia'), id, { decision: 'approve', reason: 'on call' })
       expect(late.status).toBe(200)
       expect(late.body.status).toBe('approved')
       expect(late.body.votes).toEqual([expect.objectContaining({ voter_id: 'sofia@example.com', decision: 'approve' })])

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { Countersign } from '@countersign/sdk'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { call, freePort, type GatewayProcess, REPO_ROOT, runCli, spawnCli, startGatewayProcess } from './support/gateway-process.js'
+import { call, freePort, type GatewayProcess, REPO_ROOT, runCli, spawnCli, startGatewayProcess, castVote } from './support/gateway-process.js'
 import { postgresForTests } from './support/postgres.js'
 
 const postgres = await postgresForTests()
@@ -31,8 +31,8 @@ for (const backend of BACKENDS) {
     let schema: string | undefined
     let port = 0
     let gateway: GatewayProcess
-    const keys: Record<'admin' | 'agent' | 'dana' | 'omar' | 'priya' | 'sam' | 'pat', string> = {
-      admin: '', agent: '', dana: '', omar: '', priya: '', sam: '', pat: '',
+    const keys: Record<'admin' | 'agent' | 'dana' | 'omar' | 'priya' | 'lena' | 'sam' | 'pat', string> = {
+      admin: '', agent: '', dana: '', omar: '', priya: '', lena: '', sam: '', pat: '',
     }
 
     const serveArgs = (): string[] => [
@@ -61,6 +61,7 @@ for (const backend of BACKENDS) {
       keys.dana = await create('human', 'dana@example.com', { email: 'dana@example.com', groups: ['data-owners'] })
       keys.omar = await create('human', 'omar@example.com', { email: 'omar@example.com', groups: ['data-owners'] })
       keys.priya = await create('human', 'priya@example.com', { email: 'priya@example.com', groups: ['data-owners'] })
+      keys.lena = await create('human', 'lena@example.com', { email: 'lena@example.com', groups: ['data-owners'] })
       keys.sam = await create('human', 'sam@example.com', { email: 'sam@example.com', groups: ['sre'] })
       keys.pat = await create('human', 'pat@example.com', { email: 'pat@example.com', groups: ['platform'] })
     })
@@ -74,7 +75,7 @@ for (const backend of BACKENDS) {
     const submit = (params: Record<string, unknown>, token = keys.agent) =>
       call(gateway.url, token, 'POST', '/v1/requests', { ...EXPORT, params })
     const vote = (id: string, token: string, body: Record<string, unknown>) =>
-      call(gateway.url, token, 'POST', `/v1/requests/${id}/votes`, body)
+      castVote(gateway.url, token, id, body)
     const get = async (id: string, token = keys.dana) => (await call(gateway.url, token, 'GET', `/v1/requests/${id}`)).body
 
     let firstId = ''
@@ -169,9 +170,13 @@ for (const backend of BACKENDS) {
       expect(edited.body.version).toBe(2)
       expect(edited.body.status).toBe('pending')
       expect(edited.body.digest).not.toBe(originalDigest)
-      expect(edited.body.review.requirements[0].approvals).toEqual(['omar@example.com'])
+      // The editor's approval never counts on their own edit: two other owners approve it.
+      expect(edited.body.review.requirements[0].approvals).toEqual([])
       const again = await vote(id, keys.dana, { decision: 'approve', reason: 'the smaller one is fine' })
-      expect(again.body.status).toBe('approved')
+      expect(again.body.status).toBe('pending')
+      expect(again.body.review.requirements[0].approvals).toEqual(['dana@example.com'])
+      const second = await vote(id, keys.lena, { decision: 'approve', reason: 'fine by me' })
+      expect(second.body.status).toBe('approved')
       const mine = await get(id, keys.agent)
       expect(mine.params).toEqual({ table: 'orders', limit: 1000 })
       expect(mine.grant.digest).toBe(edited.body.digest)

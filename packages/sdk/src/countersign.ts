@@ -205,20 +205,26 @@ export class Countersign {
   }
 
   /**
-   * Approves or denies a request as the calling human. Passing `params` approves an edited
-   * version, where the policy allows edits.
+   * Approves or denies a request as the calling human. The vote names the `digest` of the
+   * version you read, and counts only on that version: if another reviewer's edit landed in
+   * between, it is refused with `version_mismatch` (HTTP 409) and you read the request again.
+   * Passing `params` approves an edited version, where the policy allows edits.
    *
    * @example
-   * await cs.vote('req_01J9Z3', { decision: 'approve', reason: 'checked the table list' })
+   * const request = await cs.get('req_01J9Z3')
+   * await cs.vote(request.id, { decision: 'approve', digest: request.digest, reason: 'checked the table list' })
    */
   async vote(id: string, input: VoteInput, options: CallOptions = {}): Promise<ActionRequest> {
     assertNonEmptyString(id, 'id')
     if (!isRecord(input) || (input.decision !== 'approve' && input.decision !== 'deny')) {
       throw new TypeError('decision must be "approve" or "deny"')
     }
+    if (typeof input.digest !== 'string' || !/^[0-9a-f]{64}$/.test(input.digest)) {
+      throw new TypeError('digest must be the digest of the version you read (the request\'s `digest`, 64 lowercase hex digits)')
+    }
     assertOptionalString(input.reason, 'reason')
     if (input.params !== undefined && !isRecord(input.params)) throw new TypeError('params must be an object')
-    const body = { decision: input.decision, reason: input.reason, params: input.params }
+    const body = { decision: input.decision, digest: input.digest, reason: input.reason, params: input.params }
     return parseRequestView(
       await this.#call({ method: 'POST', path: `${requestPath(id)}/votes`, body, idempotent: false }, options),
     )

@@ -16,6 +16,7 @@ const WIRE_ERROR_CODES = [
   'not_requester',
   'not_found',
   'already_voted',
+  'version_mismatch',
   'request_not_pending',
   'invalid_transition',
   'idempotency_conflict',
@@ -71,7 +72,7 @@ export interface CountersignErrorOptions {
  *
  * @example
  * try {
- *   await cs.vote(id, { decision: 'approve' })
+ *   await cs.vote(id, { decision: 'approve', digest })
  * } catch (error) {
  *   if (error instanceof CountersignError && error.code === 'self_approval') {
  *     console.error('you cannot approve your own request')

@@ -161,6 +161,11 @@ export interface Redemption {
 
 export interface VoteInput {
   decision: VoteDecision
+  /**
+   * The `digest` of the request as you read it. The vote counts only on that
+   * version; if an edit landed since, it is refused with `version_mismatch`.
+   */
+  digest: string
   reason?: string
   /** Approve these params instead (only where the policy allows edits). */
   params?: Record<string, unknown>

@@ -23,6 +23,26 @@ interface RequestFlags extends ClientOptions {
   timeout?: string
 }
 
+const SHA256_HEX = /^[0-9a-f]{64}$/
+
+/**
+ * The digest a vote names: the one given with `--digest`, or that of the
+ * version read right now, said on stderr so the voter knows what they voted
+ * on. The gateway refuses the vote with version_mismatch if an edit lands
+ * in between.
+ */
+async function digestToVoteOn(flags: ClientOptions & { digest?: string }, id: string): Promise<string> {
+  if (flags.digest !== undefined) {
+    if (!SHA256_HEX.test(flags.digest)) {
+      throw new UsageError(`--digest must be 64 lowercase hex digits (the request's digest, see \`countersign show ${id}\`); got "${flags.digest}".`)
+    }
+    return flags.digest
+  }
+  const current = await client(flags).get(id)
+  process.stderr.write(`voting on version ${current.version} of ${current.id} (digest ${current.digest})\n`)
+  return current.digest
+}
+
 /** Parses a JSON object given on the command line. */
 export function parseJsonObject(text: string | undefined, flag: string): Record<string, unknown> {
   if (text === undefined) return {}
@@ -152,13 +172,15 @@ export function registerRequestCommands(program: Command): void {
     )
 
   withClientOptions(program.command('approve <id>'))
-    .description('approve a request (optionally with edited params)')
+    .description('approve the current version of a request (optionally with edited params)')
     .option('--reason <text>', 'why')
     .option('--params <json>', 'approve these edited params instead (where the policy allows edits)')
-    .action((id: string, flags: ClientOptions & { reason?: string; params?: string }) =>
+    .option('--digest <sha256>', 'approve only the version with this digest (default: the version read just before voting)')
+    .action((id: string, flags: ClientOptions & { reason?: string; params?: string; digest?: string }) =>
       runClientCommand(flags, async () => {
         const request = await client(flags).vote(id, {
           decision: 'approve',
+          digest: await digestToVoteOn(flags, id),
           ...(flags.reason !== undefined ? { reason: flags.reason } : {}),
           ...(flags.params !== undefined ? { params: parseJsonObject(flags.params, '--params') } : {}),
         })
@@ -168,11 +190,13 @@ export function registerRequestCommands(program: Command): void {
     )
 
   withClientOptions(program.command('deny <id>'))
-    .description('deny a request')
+    .description('deny the current version of a request')
     .requiredOption('--reason <text>', 'why (shown to the requester)')
-    .action((id: string, flags: ClientOptions & { reason: string }) =>
+    .option('--digest <sha256>', 'deny only the version with this digest (default: the version read just before voting)')
+    .action((id: string, flags: ClientOptions & { reason: string; digest?: string }) =>
       runClientCommand(flags, async () => {
-        printRequest(await client(flags).vote(id, { decision: 'deny', reason: flags.reason }), flags.json === true)
+        const digest = await digestToVoteOn(flags, id)
+        printRequest(await client(flags).vote(id, { decision: 'deny', digest, reason: flags.reason }), flags.json === true)
         return EXIT.ok
       }),
     )

@@ -63,6 +63,7 @@ describeEachBackend('ApiKeyRepository', (backend) => {
       groups: ['pipelines'],
       onBehalfOf: { id: 'dana@example.com', verified: false },
       claims: { apiKeyId: record.id },
+      keyCreatedBy: 'admin@example.com',
     })
   })
 
@@ -97,6 +98,32 @@ describeEachBackend('ApiKeyRepository', (backend) => {
   ])('refuses to create %s and stores nothing', async (_label, input) => {
     await refusal(keys.create(input, now), 'invalid_request')
     expect(await storedRows()).toEqual([])
+  })
+
+  it.each([
+    ['an agent', 'agent' as const],
+    ['a service', 'service' as const],
+  ])('refuses to give %s operator rights, and stores nothing', async (_label, kind) => {
+    const error = await refusal(
+      keys.create({ kind, principalId: 'etl-bot', displayName: 'ETL bot', groups: ['countersign:admins'], createdBy: 'admin' }, now),
+      'invalid_request',
+    )
+    expect(error.message).toBe(
+      `Invalid API key: groups: operator rights (countersign:admins) belong to humans only, and this is a${kind === 'agent' ? 'n' : ''} ${kind}; create a human key for the operator, or leave the group out`,
+    )
+    expect(await storedRows()).toEqual([])
+  })
+
+  it('finds the non-human operator keys a store written before the rule still holds, and only those in use', async () => {
+    const human = await keys.create({ kind: 'human', principalId: 'ops@example.com', displayName: 'Ops', groups: ['countersign:admins'], createdBy: 'admin' }, now)
+    const legacy = { prefix: 'cs_legacy', hash: 'x', kind: 'agent', principal_id: 'etl-bot', display_name: 'ETL bot', email: null, on_behalf_of: null, created_at: now, created_by: 'admin' }
+    await store.db.insertInto('api_keys').values([
+      { ...legacy, id: 'legacy1', groups: JSON.stringify(['countersign:admins']), revoked_at: null },
+      { ...legacy, id: 'legacy2', prefix: 'cs_legacy2', groups: JSON.stringify(['countersign:admins']), revoked_at: now },
+      { ...legacy, id: 'legacy3', prefix: 'cs_legacy3', groups: JSON.stringify(['pipelines']), revoked_at: null },
+    ]).execute()
+    expect((await keys.nonHumanOperators()).map((key) => key.id)).toEqual(['legacy1'])
+    expect(human.record.kind).toBe('human')
   })
 
   it('lists every key, revoked ones included, oldest first, without hashes', async () => {

@@ -4,6 +4,7 @@ import { CountersignError } from '../core/index.js'
 import type { Principal, PrincipalKind } from '../core/index.js'
 import { type ApiKeysTable, type Database, runSql } from '../store/index.js'
 import { API_KEY_PREFIX, generateApiKey, hashApiKeySecret, parseApiKeyToken, verifyApiKeySecret } from './api-key.js'
+import { operatorRightsProblem } from './operator-rights.js'
 import { VerifiedKeyCache } from './verified-key-cache.js'
 
 const PRINCIPAL_KINDS = ['human', 'agent', 'service'] as const satisfies readonly PrincipalKind[]
@@ -24,6 +25,10 @@ export const newApiKeySchema = z
   .refine((key) => key.onBehalfOf === undefined || key.kind === 'agent', {
     message: 'only an agent key can act on behalf of someone',
     path: ['onBehalfOf'],
+  })
+  .superRefine((key, context) => {
+    const problem = operatorRightsProblem(key.kind, key.groups)
+    if (problem !== undefined) context.addIssue({ code: 'custom', message: `${problem}; create a human key for the operator, or leave the group out`, path: ['groups'] })
   })
 
 export type NewApiKey = z.input<typeof newApiKeySchema>
@@ -107,6 +112,16 @@ export class ApiKeyRepository {
     return { record: recordFromRow(row), token: generated.token }
   }
 
+  /**
+   * Keys in use that give a non-human operator rights. Only a store written
+   * before that was refused, or by hand, holds any; the gateway refuses to
+   * start until they are revoked.
+   */
+  async nonHumanOperators(): Promise<ApiKeyRecord[]> {
+    const rows = await this.#db.selectFrom('api_keys').selectAll().where('revoked_at', 'is', null).where('kind', '!=', 'human').execute()
+    return rows.map(recordFromRow).filter((record) => operatorRightsProblem(record.kind, record.groups) !== undefined)
+  }
+
   /** Every key, revoked ones included, oldest first. */
   async list(): Promise<ApiKeyRecord[]> {
     const rows = await this.#db.selectFrom('api_keys').selectAll().orderBy('created_at').orderBy('id').execute()
@@ -162,6 +177,8 @@ function principalFromRecord(record: ApiKeyRecord): Principal {
     groups: record.groups,
     // Lets policy and audit tell which of a principal's keys was used.
     claims: { apiKeyId: record.id },
+    // A key minted by the requester's side never counts on the requester's requests.
+    keyCreatedBy: record.createdBy,
   }
   if (record.email !== undefined) principal.email = record.email
   // An operator typed this link in; nothing proves the human asked for it.

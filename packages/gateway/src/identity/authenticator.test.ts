@@ -77,6 +77,17 @@ describe('Authenticator', () => {
     expect(pipeline).toMatchObject({ id: 'github:acme/infra:.github/workflows/deploy.yml', kind: 'agent' })
   })
 
+  it('refuses a non-human key with operator rights, left in the store from before the rule, with forbidden', async () => {
+    const { record, token } = await keys.create({ kind: 'agent', principalId: 'old-bot', displayName: 'Old bot', groups: [], createdBy: 'admin' }, now)
+    await store.db.updateTable('api_keys').set({ groups: JSON.stringify(['countersign:admins']) }).where('id', '=', record.id).execute()
+    const error = await authenticator.authenticate(`Bearer ${token}`, now).then(() => undefined, (reason: unknown) => reason)
+    expect(error).toBeInstanceOf(CountersignError)
+    expect((error as CountersignError).code).toBe('forbidden')
+    expect((error as CountersignError).message).toBe(
+      'old-bot is refused: operator rights (countersign:admins) belong to humans only, and this is an agent. Revoke its key and give the operator a human key.',
+    )
+  })
+
   it('refuses a request without an Authorization header', async () => {
     for (const header of [undefined, '', '   ']) {
       const error = await refusal(authenticator.authenticate(header, now))

@@ -3,6 +3,7 @@ import { CountersignError, isCountersignError } from '../core/index.js'
 import type { Principal } from '../core/index.js'
 import { API_KEY_PREFIX } from './api-key.js'
 import type { JwtVerifier } from './jwt-verifier.js'
+import { operatorRightsProblem } from './operator-rights.js'
 
 /** The part of {@link ApiKeyRepository} the authenticator needs. */
 export interface ApiKeyAuthentication {
@@ -50,8 +51,24 @@ export class Authenticator {
     }
   }
 
-  /** Resolves to the caller's principal, or rejects with `unauthenticated`. */
+  /**
+   * Resolves to the caller's principal, or rejects with `unauthenticated`, or
+   * `forbidden` for a non-human principal with operator rights (whatever
+   * granted them, a stored key or a token's groups claim).
+   */
   async authenticate(authorizationHeader: string | undefined, now: number): Promise<Principal> {
+    const principal = await this.#identify(authorizationHeader, now)
+    const problem = operatorRightsProblem(principal.kind, principal.groups)
+    if (problem !== undefined) {
+      throw new CountersignError('forbidden', `${principal.id} is refused: ${problem}. Revoke its key and give the operator a human key.`, {
+        principal_id: principal.id,
+        kind: principal.kind,
+      })
+    }
+    return principal
+  }
+
+  async #identify(authorizationHeader: string | undefined, now: number): Promise<Principal> {
     if (authorizationHeader === undefined || authorizationHeader.trim() === '') {
       throw new CountersignError('unauthenticated', 'Missing Authorization header; send "Authorization: Bearer <token>".')
     }

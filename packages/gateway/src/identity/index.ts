@@ -1,5 +1,4 @@
-/** Members of this group manage API keys and, as operators, may see every request. */
-export const ADMIN_GROUP = 'countersign:admins'
+export { ADMIN_GROUP, operatorRightsProblem } from './operator-rights.js'
 export { API_KEY_PREFIX, generateApiKey, hashApiKeySecret, parseApiKeyToken, verifyApiKeySecret } from './api-key.js'
 export type { GeneratedApiKey, ParsedApiKeyToken } from './api-key.js'
 export { ApiKeyRepository, newApiKeySchema } from './api-key-repository.js'

@@ -261,8 +261,8 @@ export function buildApp(deps: AppDependencies): FastifyInstance {
     })
 
     const requireAdmin = (request: FastifyRequest): void => {
-      if (!request.principal.groups.includes(ADMIN_GROUP)) {
-        throw new CountersignError('forbidden', `Managing API keys needs a key in the ${ADMIN_GROUP} group.`)
+      if (request.principal.kind !== 'human' || !request.principal.groups.includes(ADMIN_GROUP)) {
+        throw new CountersignError('forbidden', `Managing API keys needs a human key in the ${ADMIN_GROUP} group.`)
       }
     }
 

@@ -93,6 +93,7 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
 
     const grants = GrantSigner.load({ dataDir: config.dataDir, audience: config.grantAudience, issuer: config.publicUrl })
     const keys = new ApiKeyRepository(store.db)
+    await warnOfNonHumanOperators(keys)
     const verifiers: JwtVerifier[] = config.oidc.map((oidc) =>
       createOidcVerifier({
         issuer: oidc.issuer,
@@ -201,14 +202,29 @@ function recordMetrics(metrics: GatewayMetrics, before: RequestState | undefined
   if (before?.grant?.status === 'issued' && after.grant?.status === 'redeemed') metrics.grantsRedeemed.inc()
 }
 
-/** On first start, creates the admin key and returns its token; later starts return nothing. */
+/**
+ * Operator rights belong to humans only. A store written before that rule may
+ * still hold a non-human key in the admin group: it is not loaded (every call
+ * with it is refused, see Authenticator), and the start says so and how to
+ * clean up.
+ */
+async function warnOfNonHumanOperators(keys: ApiKeyRepository): Promise<void> {
+  const offenders = await keys.nonHumanOperators()
+  if (offenders.length === 0) return
+  const list = offenders.map((key) => `${key.prefix} (${key.kind} ${key.principalId}, created by ${key.createdBy})`).join(', ')
+  console.error(
+    `countersign: not loading keys that give a non-human operator rights (${ADMIN_GROUP}): ${list}; every call with them is refused. Revoke them with \`countersign keys revoke <id>\` and give the operator a human key.`,
+  )
+}
+
+/** On first start, creates the admin key (a human's: the operator's) and returns its token; later starts return nothing. */
 async function bootstrapAdminKey(store: Store, keyAdmin: KeyAdmin): Promise<string | undefined> {
   const rows = await store.db.selectFrom('api_keys').select('groups').where('revoked_at', 'is', null).execute()
   if (rows.some((row) => (JSON.parse(row.groups) as string[]).includes(ADMIN_GROUP))) return undefined
   const system = { id: 'countersign', kind: 'service' as const, displayName: 'Countersign', groups: [] }
   const { token } = await keyAdmin.create(
     system,
-    { kind: 'service', principalId: 'admin', displayName: 'Administrator', groups: [ADMIN_GROUP], createdBy: 'countersign' },
+    { kind: 'human', principalId: 'admin', displayName: 'Administrator', groups: [ADMIN_GROUP], createdBy: 'countersign' },
     'bootstrap',
   )
   return token

@@ -185,10 +185,28 @@ const pendingIndexes: Migration = {
   },
 }
 
+/**
+ * Operator rights belong to humans only. The admin key the first start
+ * created was recorded as a service, though a person (the operator) holds
+ * it; it becomes the human key it always was, so it keeps working. Any other
+ * non-human key in the admin group is left as it is, and refused.
+ */
+const humanBootstrapAdmin: Migration = {
+  async up(db: AnyDb): Promise<void> {
+    await db
+      .updateTable('api_keys')
+      .set({ kind: 'human' })
+      .where('kind', '=', 'service')
+      .where('principal_id', '=', 'admin')
+      .where('created_by', '=', 'countersign')
+      .execute()
+  },
+}
+
 function migrationsFor(dialect: StoreDialect): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
-      return { '0001_initial': initialSchema(dialect), '0002_lookup_indexes': lookupIndexes, '0003_pending_indexes': pendingIndexes }
+      return { '0001_initial': initialSchema(dialect), '0002_lookup_indexes': lookupIndexes, '0003_pending_indexes': pendingIndexes, '0004_human_bootstrap_admin': humanBootstrapAdmin }
     },
   }
 }

@@ -71,7 +71,7 @@ describeEachBackend('store', (backend) => {
     await insertRequest(store, 'req-1')
     await migrateToLatest(store.db, store.dialect)
     const migrations = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(store.db)
-    expect(migrations.rows.map((row) => row.name)).toEqual(['0001_initial', '0002_lookup_indexes', '0003_pending_indexes'])
+    expect(migrations.rows.map((row) => row.name)).toEqual(['0001_initial', '0002_lookup_indexes', '0003_pending_indexes', '0004_human_bootstrap_admin'])
     expect(await store.db.selectFrom('requests').select('id').execute()).toEqual([{ id: 'req-1' }])
   })
 
@@ -295,7 +295,7 @@ describeEachBackend('openStore reopening', (backend) => {
     await first.close()
     const second = await openStore(options)
     const migrations = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(second.db)
-    expect(migrations.rows.map((row) => row.name)).toEqual(['0001_initial', '0002_lookup_indexes', '0003_pending_indexes'])
+    expect(migrations.rows.map((row) => row.name)).toEqual(['0001_initial', '0002_lookup_indexes', '0003_pending_indexes', '0004_human_bootstrap_admin'])
     if (backend.name === 'postgres') await sql`drop schema ${sql.id(schema)} cascade`.execute(second.db)
     await second.close()
     await rm(parent, { recursive: true, force: true })

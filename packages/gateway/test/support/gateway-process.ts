@@ -133,3 +133,23 @@ export async function call(
   }
   return { status: response.status, body: parsed }
 }
+
+/**
+ * Votes as a reviewer does: reads the request first and names the digest of
+ * the version it read, unless `body` names one itself. A voter who may not
+ * see the request sends the vote without a digest read from it.
+ */
+export async function castVote(
+  url: string,
+  token: string | undefined,
+  id: string,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any -- test bodies are inspected freely
+  let digest = body.digest
+  if (digest === undefined) {
+    const seen = await call(url, token, 'GET', `/v1/requests/${id}`)
+    digest = seen.status === 200 ? seen.body.digest : '0'.repeat(64)
+  }
+  return call(url, token, 'POST', `/v1/requests/${id}/votes`, { ...body, digest }, headers)
+}
