@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect } from 'vitest'
+import { ApiKeyRepository } from '../../src/identity/index.js'
 import { type GatewayHooks, loadGatewayConfig, startGateway } from '../../src/server/index.js'
 import { call } from './gateway-process.js'
 import { postgresForTests } from './postgres.js'
@@ -42,6 +43,12 @@ export interface TestGateway {
   readonly tokens: Record<string, string>
   /** Creates one more key through the admin API and returns its token and key id. */
   createKey(spec: KeySpec): Promise<{ token: string; keyId: string }>
+  /**
+   * Writes a key straight into the store as if `createdBy` had minted it,
+   * bypassing the admin API's checks: what a key-creation path that should
+   * not exist would leave behind.
+   */
+  mintKeyInStore(spec: KeySpec, createdBy: string): Promise<string>
   /** Every audit entry after `afterSeq`, oldest first. */
   auditSince(afterSeq?: number): Promise<AuditRow[]>
   /** The sequence number of the newest audit entry (0 when the log is empty). */
@@ -108,6 +115,22 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     }))
   }
 
+  const mintKeyInStore = async (spec: KeySpec, createdBy: string): Promise<string> => {
+    const key = {
+      kind: spec.kind,
+      principalId: spec.id,
+      displayName: spec.id,
+      groups: [],
+      createdBy,
+      ...(spec.email !== undefined ? { email: spec.email } : {}),
+      ...(spec.on_behalf_of !== undefined ? { onBehalfOf: spec.on_behalf_of } : {}),
+    }
+    const { record, token } = await new ApiKeyRepository(gateway.store.db).create(key, Date.now())
+    // The groups are written afterwards, so even groups the repository refuses can be planted.
+    await gateway.store.db.updateTable('api_keys').set({ groups: JSON.stringify(spec.groups ?? []) }).where('id', '=', record.id).execute()
+    return token
+  }
+
   return {
     get url() {
       return gateway.url
@@ -116,6 +139,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     policyFile,
     tokens,
     createKey,
+    mintKeyInStore,
     auditSince,
     async auditHead() {
       const row = await gateway.store.db
