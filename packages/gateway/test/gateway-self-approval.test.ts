@@ -159,6 +159,12 @@ for (const backend of BACKENDS) {
           ['vote.refused', 'self_approval'],
         ])
 
+        // The reviewable listing gives the same answer as the vote path.
+        const reviewable = async (token: string | undefined) =>
+          (await call(gw.url, token, 'GET', '/v1/requests?reviewable=true&limit=200')).body.items.map((item: { id: string }) => item.id)
+        expect(await reviewable(gw.tokens.dana)).not.toContain(request.id)
+        expect(await reviewable(gw.tokens.omar)).toContain(request.id)
+
         const omar = await castVote(gw.url, gw.tokens.omar, request.id, { decision: 'approve', reason: 'reviewed the edit' })
         expect(omar.body.status).toBe('approved')
         expect(omar.body.review.requirements[0].approvals).toEqual(['omar@example.com'])

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { sql } from 'kysely'
 import { expect } from 'vitest'
 import { ApiKeyRepository } from '../../src/identity/index.js'
 import { type GatewayHooks, loadGatewayConfig, startGateway } from '../../src/server/index.js'
@@ -127,7 +128,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     }
     const { record, token } = await new ApiKeyRepository(gateway.store.db).create(key, Date.now())
     // The groups are written afterwards, so even groups the repository refuses can be planted.
-    await gateway.store.db.updateTable('api_keys').set({ groups: JSON.stringify(spec.groups ?? []) }).where('id', '=', record.id).execute()
+    await sql`update api_keys set groups = ${JSON.stringify(spec.groups ?? [])} where id = ${record.id}`.execute(gateway.store.db)
     return token
   }
 
