@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { call, castVote } from './support/gateway-process.js'
 import { BACKENDS, startTestGateway, type TestGateway } from './support/test-gateway.js'
 
@@ -93,6 +93,19 @@ for (const backend of BACKENDS) {
         )
         const keys = (await call(gw.url, gw.adminToken, 'GET', '/v1/keys')).body.items
         expect(keys.map((key: { principal_id: string }) => key.principal_id)).not.toContain('mallory@example.com')
+
+        // A start names the key it will not load, and how to clean up.
+        const said: string[] = []
+        const stderr = vi.spyOn(console, 'error').mockImplementation((line: unknown) => void said.push(String(line)))
+        try {
+          await gw.restart()
+        } finally {
+          stderr.mockRestore()
+        }
+        const rogueKey = keys.find((key: { principal_id: string }) => key.principal_id === 'rogue-bot')
+        expect(said.join('\n')).toContain(`not loading keys that give a non-human operator rights (countersign:admins): ${rogueKey.prefix} (agent rogue-bot, created by admin)`)
+        const still = await call(gw.url, rogue, 'GET', '/v1/requests')
+        expect([still.status, still.body.error.code]).toEqual([403, 'forbidden'])
       })
     })
 

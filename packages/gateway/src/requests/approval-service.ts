@@ -11,7 +11,6 @@ import {
   type RequestResult,
   type RequestState,
   type ReviewRequirements,
-  reviewEligibility,
   type Transition,
   transition,
   type VoteInput,
@@ -336,15 +335,6 @@ export class ApprovalService {
       )
     })
   }
-}
-
-/**
- * True when `viewer` could vote on the current version of the request now.
- * A sign-in that is too old still counts as reviewable: signing in again is
- * all it takes.
- */
-export function canReview(viewer: Principal, state: RequestState, now: number): boolean {
-  return reviewEligibility(state, viewer, now).eligible
 }
 
 /** The request a retry refers to: same requester and idempotency key, or same digest while still pending. */

@@ -1,4 +1,4 @@
-export { ApprovalService, canReview } from './approval-service.js'
+export { ApprovalService } from './approval-service.js'
 export { canSee } from './request-visibility.js'
 export type { ApprovalServiceOptions, AuditAppender, ChangeListener, Redemption, Submission } from './approval-service.js'
 export type { RequestRecord } from './request-repository.js'

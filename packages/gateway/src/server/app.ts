@@ -1,8 +1,8 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
-import { CountersignError, isCountersignError, type Principal } from '../core/index.js'
+import { CountersignError, isCountersignError, type Principal, reviewEligibility } from '../core/index.js'
 import type { GrantSigner } from '../grants/index.js'
 import { ADMIN_GROUP, type ApiKeyRepository, type Authenticator } from '../identity/index.js'
-import { type ApprovalService, canReview, canSee, toRequestView } from '../requests/index.js'
+import { type ApprovalService, canSee, toRequestView } from '../requests/index.js'
 import type { Store } from '../store/index.js'
 import {
   cancelBody,
@@ -168,7 +168,8 @@ export function buildApp(deps: AppDependencies): FastifyInstance {
         ...(query.cursor !== undefined ? { cursor: query.cursor } : {}),
       })
       const now = deps.now()
-      const records = query.reviewable === 'true' ? page.records.filter((r) => canReview(request.principal, r.state, now)) : page.records
+      // The same answer the vote path gives (a sign-in that is too old still counts: signing in again is all it takes).
+      const records = query.reviewable === 'true' ? page.records.filter((r) => reviewEligibility(r.state, request.principal, now).eligible) : page.records
       return { items: await Promise.all(records.map((r) => view(r, request))), next_cursor: page.nextCursor }
     })
 

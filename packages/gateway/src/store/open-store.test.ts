@@ -300,4 +300,27 @@ describeEachBackend('openStore reopening', (backend) => {
     await second.close()
     await rm(parent, { recursive: true, force: true })
   })
+
+  it('turns the admin key of the first start, stored as a service, into the human key it always was, and leaves other keys alone', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'countersign-reopen-'))
+    const schema = `cs_test_${randomBytes(6).toString('hex')}`
+    const options = backend.name === 'sqlite' ? { dataDir: parent } : { databaseUrl: TEST_POSTGRES_URL, schema }
+    const first = await openStore(options)
+    const key = { hash: 'x', display_name: 'k', email: null, on_behalf_of: null, created_at: NOW, revoked_at: null }
+    const admins = JSON.stringify(['countersign:admins'])
+    await first.db.insertInto('api_keys').values([
+      { ...key, id: 'boot', prefix: 'cs_boot', kind: 'service', principal_id: 'admin', groups: admins, created_by: 'countersign' },
+      { ...key, id: 'rogue', prefix: 'cs_rogue', kind: 'service', principal_id: 'rogue', groups: admins, created_by: 'admin' },
+      { ...key, id: 'bot', prefix: 'cs_bot', kind: 'agent', principal_id: 'admin', groups: admins, created_by: 'countersign' },
+    ]).execute()
+    // As if the store had been written before the migration existed.
+    await sql`delete from kysely_migration where name = '0004_human_bootstrap_admin'`.execute(first.db)
+    await first.close()
+    const second = await openStore(options)
+    const kinds = await second.db.selectFrom('api_keys').select(['id', 'kind']).orderBy('id').execute()
+    expect(kinds).toEqual([{ id: 'boot', kind: 'human' }, { id: 'bot', kind: 'agent' }, { id: 'rogue', kind: 'service' }])
+    if (backend.name === 'postgres') await sql`drop schema ${sql.id(schema)} cascade`.execute(second.db)
+    await second.close()
+    await rm(parent, { recursive: true, force: true })
+  })
 })
