@@ -7,6 +7,7 @@ import {
   type RequestState,
   type RequestStatus,
   type RequestVersion,
+  type ReviewRequirements,
 } from '../core/index.js'
 import {
   type Database,
@@ -355,7 +356,7 @@ function stateFromRows(
     updatedAt: row.updated_at,
   }
   if (row.on_behalf_of_id !== null) state.onBehalfOf = { id: row.on_behalf_of_id, verified: row.on_behalf_of_verified === 1 }
-  if (row.review !== null) state.review = parse(row.review)
+  if (row.review !== null) state.review = storedReview(row, parse(row.review))
   if (row.deadline_at !== null) state.deadlineAt = row.deadline_at
   if (row.escalate_at !== null) state.escalateAt = row.escalate_at
   if (row.escalated_at !== null) state.escalatedAt = row.escalated_at
@@ -372,6 +373,28 @@ function stateFromRows(
     state.grant = grant
   }
   return state
+}
+
+/**
+ * A stored review as the current shape. Requests stored before the review
+ * kept its durations and notification channels lack them; their deadlines
+ * are stored on the row, so the durations are read back from those.
+ */
+function storedReview(row: RequestRow, stored: Partial<ReviewRequirements> & Pick<ReviewRequirements, 'requirements'>): ReviewRequirements {
+  const review: ReviewRequirements = {
+    requirements: stored.requirements,
+    timeoutMs: stored.timeoutMs ?? (row.deadline_at ?? row.created_at) - row.created_at,
+    onTimeout: stored.onTimeout ?? 'deny',
+    requireReason: stored.requireReason ?? false,
+    allowEdit: stored.allowEdit ?? false,
+    escalateTo: stored.escalateTo ?? [],
+    notify: stored.notify ?? [],
+    policyGroups: stored.policyGroups ?? {},
+  }
+  if (stored.freshAuthMs !== undefined) review.freshAuthMs = stored.freshAuthMs
+  const escalateAfterMs = stored.escalateAfterMs ?? (row.escalate_at === null ? undefined : row.escalate_at - row.created_at)
+  if (escalateAfterMs !== undefined) review.escalateAfterMs = escalateAfterMs
+  return review
 }
 
 function encodeCursor(state: RequestState): string {
