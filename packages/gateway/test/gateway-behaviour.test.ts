@@ -327,15 +327,15 @@ for (const backend of BACKENDS) {
         expect((await call(gw.url, token('omar'), 'GET', '/v1/requests')).status).toBe(200)
       })
 
-      it('refuses a vote from the admin key, which is a service, with non_human_reviewer and counts nothing', async () => {
+      it('refuses a vote from the admin key, a human who is no approver here, with not_an_approver and counts nothing', async () => {
         const created = await submit({ ...EXPORT, params: { table: 'admin-vote' } })
         const head = await gw.auditHead()
 
         const refused = await castVote(gw.url, gw.adminToken, created.body.id, { decision: 'approve', reason: 'I am root' })
-        expect([refused.status, refused.body.error.code]).toEqual([403, 'non_human_reviewer'])
+        expect([refused.status, refused.body.error.code]).toEqual([403, 'not_an_approver'])
         const after = await get(created.body.id)
         expect([after.status, after.votes, after.review.requirements[0].approvals]).toEqual(['pending', [], []])
-        expect((await gw.auditSince(head)).map((entry) => [entry.type, entry.data.code])).toEqual([['vote.refused', 'non_human_reviewer']])
+        expect((await gw.auditSince(head)).map((entry) => [entry.type, entry.data.code])).toEqual([['vote.refused', 'not_an_approver']])
       })
     })
   })
