@@ -321,6 +321,23 @@ describe('tallyVotes', () => {
     expect(tallyVotes(review).outcome).toBe('approved')
   })
 
+  it('never counts a recorded approval cast with a key the requester side created, nor the editor\'s own on their version', () => {
+    const minted = { ...omar, keyCreatedBy: 'riley@example.com' }
+    expect(tallyVotes(reviewWith([recorded(dana, 'approve'), recorded(minted, 'approve')]))).toMatchObject({
+      outcome: 'pending',
+      requirements: [{ approvals: ['dana@example.com'] }],
+    })
+    const base = pendingRequest()
+    const edited: RequestState = {
+      ...base,
+      versions: [...base.versions, { version: 2, params: { limit: 5 }, digest: 'e'.repeat(64), createdAt: NOW, createdBy: 'okta|00u2omar' }],
+      currentVersion: 2,
+      digest: 'e'.repeat(64),
+      votes: [recorded(omar, 'approve', 2), recorded(dana, 'approve', 2, NOW + 1), recorded(person('omar@example.com'), 'approve', 2, NOW + 2)],
+    }
+    expect(tallyVotes(edited)).toMatchObject({ outcome: 'pending', requirements: [{ approvals: ['dana@example.com'] }] })
+  })
+
   it('ignores a recorded deny from someone who is not eligible', () => {
     const review = reviewWith([recorded(eve, 'deny'), recorded(dana, 'approve'), recorded(omar, 'approve')])
     expect(tallyVotes(review)).toMatchObject({ outcome: 'approved', requirements: [{ denials: [] }] })
