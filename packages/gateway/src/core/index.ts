@@ -1,6 +1,7 @@
 export * from './errors.js'
 export * from './types.js'
 export { canonicalDigest, canonicalJson } from './canonical-digest.js'
+export { decodeUtf8, parseIJson, type BodyRefusal } from './i-json.js'
 export { computeDeadlines, parseDuration, type DeadlineSettings, type Deadlines } from './deadlines.js'
 export {
   checkVote,

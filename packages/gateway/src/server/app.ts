@@ -82,9 +82,10 @@ export function buildApp(deps: AppDependencies): FastifyInstance {
   })
   installErrorHandling(app, deps.metrics)
   app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  // Bytes, not a string: Fastify's own decoding would turn invalid UTF-8 into U+FFFD before anyone could refuse it.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
     try {
-      done(null, parseJsonBody(body as string))
+      done(null, parseJsonBody(body as Buffer))
     } catch (error) {
       done(error as Error, undefined)
     }
