@@ -244,8 +244,9 @@ export class ApprovalService {
 
   /**
    * Redeems a grant exactly once for the action whose digest it carries. The
-   * token's signature and expiry are checked first; then, under the request's
-   * lock, its single use and its digest.
+   * token's signature and expiry are checked first, then that the redeemer is
+   * the grant's subject (anyone else gets `not_found`, audited); then, under
+   * the request's lock, its single use and its digest.
    */
   async redeem(by: Principal, token: string, digest: string, via: string): Promise<Redemption> {
     const now = this.#options.now()
@@ -256,6 +257,12 @@ export class ApprovalService {
       const requestId = isCountersignError(error) ? error.details.requestId : undefined
       if (isCountersignError(error) && typeof requestId === 'string') await this.#auditRefusal(requestId, by, 'grant.refused', error, via)
       throw error
+    }
+    // A grant is the requester's to use: anyone else holding the token learns nothing from it, not even that it exists.
+    if (claims.sub !== by.id) {
+      const refused = new CountersignError('not_found', 'No grant that you may redeem; a grant is redeemed by the principal it was issued to.')
+      await this.#auditRefusal(claims.rid, by, 'grant.refused', refused, via)
+      throw refused
     }
     if (claims.dig !== digest) {
       const mismatch = new CountersignError(

@@ -30,6 +30,7 @@ export interface AuditRow {
   seq: number
   type: string
   requestId: string | null
+  actor: { id: string; kind: string; via: string }
   data: Record<string, unknown>
 }
 
@@ -96,7 +97,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   const auditSince = async (afterSeq = 0): Promise<AuditRow[]> => {
     const rows = await gateway.store.db
       .selectFrom('audit_entries')
-      .select(['seq', 'type', 'request_id', 'data'])
+      .select(['seq', 'type', 'request_id', 'actor', 'data'])
       .where('seq', '>', afterSeq)
       .orderBy('seq')
       .execute()
@@ -104,6 +105,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
       seq: Number(row.seq),
       type: row.type,
       requestId: row.request_id,
+      actor: JSON.parse(row.actor) as AuditRow['actor'],
       data: JSON.parse(row.data) as Record<string, unknown>,
     }))
   }
