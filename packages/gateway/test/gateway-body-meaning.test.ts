@@ -17,11 +17,11 @@ rules:
 `
 
 /** Sends raw bytes as an application/json body. */
-async function send(url: string, token: string, path: string, body: string | Uint8Array): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any -- error bodies are inspected freely
+async function send(url: string, token: string | undefined, path: string, body: string | Uint8Array): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any -- error bodies are inspected freely
   const response = await fetch(`${url}${path}`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body,
+    headers: { authorization: `Bearer ${token ?? ''}`, 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : new Uint8Array(body),
   })
   return { status: response.status, body: await response.json() }
 }

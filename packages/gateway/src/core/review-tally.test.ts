@@ -63,6 +63,7 @@ function pendingRequest(setup: Setup = {}): RequestState {
         ...setup.settings,
       },
       via: 'api',
+      decision: { matchedRules: [{ name: 'owners', effect: 'review' }], risk: 0, policySha256: 'ab' },
     },
     NOW,
   )
@@ -348,7 +349,7 @@ describe('tallyVotes', () => {
     expect(state.status).toBe('pending')
     expect(tallyVotes(reviewStateOf(state)).requirements[0]?.approvals).toEqual(['okta|00u2omar'])
     expect(auditEvents.map((event) => event.type)).toEqual(['request.edited', 'vote.cast'])
-    expect(auditEvents[0]?.data).toMatchObject({ fromVersion: 1, toVersion: 2, voidedVotes: 1 })
+    expect(auditEvents[0]?.data).toMatchObject({ from_version: 1, to_version: 2, voided_votes: 1 })
 
     const again = transition(deepFreeze(state), voteEvent(dana), NOW + 2).state
     expect(again.status).toBe('approved')

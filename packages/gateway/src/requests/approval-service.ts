@@ -3,6 +3,7 @@ import type { Transaction } from 'kysely'
 import {
   type ActionRequestInput,
   type AuditEvent,
+  type AuditRefusalType,
   checkVote,
   CountersignError,
   isCountersignError,
@@ -21,6 +22,7 @@ import type { GrantSigner } from '../grants/index.js'
 import { ADMIN_GROUP } from '../identity/index.js'
 import { type CompiledPolicy, evaluate, reviewSettingsOf } from '../policy/index.js'
 import { type Database, isUniqueViolation, type Store } from '../store/index.js'
+import { redactAuditEvent } from './redact-audit-event.js'
 import { listRequestIds, type RequestRecord, requestRepository } from './request-repository.js'
 
 /** Appends audit events inside the caller's transaction and returns the last sequence number written. */
@@ -112,19 +114,14 @@ export class ApprovalService {
         effect: evaluation.effect,
         via,
         ...(evaluation.review ? { review: reviewSettingsOf(evaluation.review) } : {}),
+        decision: { matchedRules: evaluation.matchedRules, risk: evaluation.risk, policySha256: evaluation.policySha256 },
       },
       now,
     )
     const digest = opened.state.digest
     const decided = this.#withGrant(opened, now)
-    const created = decided.auditEvents[0]
-    if (created) {
-      created.data.params = evaluation.redacted.params
-      created.data.reason = input.reason ?? null
-      created.data.matchedRules = evaluation.matchedRules
-      created.data.risk = evaluation.risk
-      created.data.policySha256 = evaluation.policySha256
-    }
+    const shown = (): Record<string, unknown> => evaluation.redacted.params
+    const auditEvents = decided.auditEvents.map((event) => redactAuditEvent(event, shown))
     const record: RequestRecord = {
       state: decided.state,
       effect: evaluation.effect,
@@ -147,7 +144,7 @@ export class ApprovalService {
         const existing = await findExisting(trx, requester, input, digest)
         if (existing) return { existing }
         await requestRepository.insert(trx, record)
-        return { seq: await this.#options.audit.append(trx, decided.auditEvents, now) }
+        return { seq: await this.#options.audit.append(trx, auditEvents, now) }
       })
     } catch (error) {
       // One key used for two different actions at once takes two different locks; the key's unique constraint lets one through.
@@ -297,7 +294,7 @@ export class ApprovalService {
 
   async #change(
     id: string,
-    actor: { principal: Principal; via: string; refusal: string } | undefined,
+    actor: { principal: Principal; via: string; refusal: AuditRefusalType } | undefined,
     apply: (record: RequestRecord) => Transition,
   ): Promise<RequestRecord> {
     const now = this.#options.now()
@@ -314,11 +311,9 @@ export class ApprovalService {
         for (const version of changed.state.versions) {
           if (!redacted.has(version.version)) redacted.set(version.version, this.#redactParams(changed.state, version.params, now))
         }
-        for (const event of changed.auditEvents) {
-          if (event.type === 'request.edited') event.data.params = redacted.get(changed.state.currentVersion) ?? {}
-        }
+        const auditEvents = changed.auditEvents.map((event) => redactAuditEvent(event, (version) => redacted.get(version) ?? {}))
         await requestRepository.update(trx, record.state, changed.state, redacted)
-        const seq = await this.#options.audit.append(trx, changed.auditEvents, now)
+        const seq = await this.#options.audit.append(trx, auditEvents, now)
         return { record: { ...record, state: changed.state, redactedParams: redacted }, before: record.state, seq }
       })
     } catch (error) {
@@ -372,17 +367,14 @@ export class ApprovalService {
     return evaluate(this.#options.policy(), input, state.requester, now).redacted.params
   }
 
-  async #auditRefusal(id: string, actor: Principal, type: string, error: CountersignError, via: string): Promise<void> {
+  async #auditRefusal(id: string, actor: Principal, type: AuditRefusalType, error: CountersignError, via: string): Promise<void> {
     const now = this.#options.now()
     const { store, audit } = this.#options
     await store.db.transaction().execute(async (trx) => {
       const exists = await trx.selectFrom('requests').select('id').where('id', '=', id).executeTakeFirst()
       if (!exists) return
-      await audit.append(
-        trx,
-        [{ type, actor: { id: actor.id, kind: actor.kind, via }, requestId: id, data: { code: error.code } }],
-        now,
-      )
+      const refusal: AuditEvent = { type, actor: { id: actor.id, kind: actor.kind, via }, requestId: id, data: { code: error.code } }
+      await audit.append(trx, [refusal], now)
     })
   }
 }

@@ -68,11 +68,11 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
   const watcher = watchPolicy(policyFile, {
     onLoad(policy: CompiledPolicy) {
       hooks.onPolicy?.({ ok: true, sha256: policy.sha256 })
-      void reloadAudit?.record('policy.reloaded', { file: policyFile, sha256: policy.sha256 }, now())
+      void reloadAudit?.record({ type: 'policy.reloaded', data: { file: policyFile, sha256: policy.sha256 } }, now())
     },
     onError(error) {
       hooks.onPolicy?.({ ok: false, error })
-      void reloadAudit?.record('policy.reload_failed', { file: policyFile, message: error.message, keptSha256: watcher.current().sha256 }, now())
+      void reloadAudit?.record({ type: 'policy.reload_failed', data: { file: policyFile, message: error.message, kept_sha256: watcher.current().sha256 } }, now())
     },
   })
   const cleanup: Array<() => Promise<void> | void> = [() => watcher.close()]
