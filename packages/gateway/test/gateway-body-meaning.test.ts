@@ -1,20 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { call } from './support/gateway-process.js'
+import { OWNERS_REVIEW_EXPORTS } from './support/policies.js'
 import { BACKENDS, PEOPLE, startTestGateway, type TestGateway } from './support/test-gateway.js'
 
-const POLICY = `version: 1
-defaults: { effect: deny }
-groups:
-  owners: [dana@example.com, omar@example.com]
-rules:
-  - name: tags-are-free
-    match: { action: "cloud.tags.*" }
-    effect: allow
-  - name: exports-need-an-owner
-    match: { action: db.export }
-    effect: review
-    review: { approvers: ["group:owners"] }
-`
+const POLICY = OWNERS_REVIEW_EXPORTS
 
 /** Sends raw bytes as an application/json body. */
 async function send(url: string, token: string | undefined, path: string, body: string | Uint8Array): Promise<{ status: number; body: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any -- error bodies are inspected freely

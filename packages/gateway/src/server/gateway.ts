@@ -33,6 +33,8 @@ export interface GatewayHooks {
   /** Told about policy reloads and reload failures. */
   onPolicy?: (event: { ok: true; sha256: string } | { ok: false; error: CountersignError }) => void
   now?: () => number
+  /** Receives the request log's lines instead of standard output (when logging is on). */
+  logStream?: { write(line: string): void }
 }
 
 /** The example policy shipped with this installation (in the package, or at the repository root). */
@@ -146,6 +148,7 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
     const app = buildApp({
       service, authenticator, keys, keyAdmin, audit, grants, events, metrics, store, now,
       bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, logger: config.log, trustProxy: config.trustProxy, shutdown: shutdown.signal,
+      ...(hooks.logStream !== undefined ? { logStream: hooks.logStream } : {}),
     })
     await app.listen({ host: config.host, port: config.port })
     scheduler.start()

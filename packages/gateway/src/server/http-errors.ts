@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
 import type { z } from 'zod'
 import { CountersignError, decodeUtf8, httpStatusFor, isCountersignError, parseIJson } from '../core/index.js'
+import { redactString } from '../policy/index.js'
 import type { GatewayMetrics } from './metrics.js'
 
 /** Turns zod issues into one `invalid_request` error that names every bad field. */
@@ -66,7 +67,9 @@ export function installErrorHandling(app: FastifyInstance, metrics: GatewayMetri
     }
     metrics.errors.inc({ code: 'internal' })
     // Logged whether or not request logging is on: an unexpected error is always worth a line.
-    console.error(`countersign: unexpected error on ${request.method} ${request.url.split('?')[0]}:`, error)
+    // The error may quote the input (a driver echoing a value), so the line passes through the detectors too.
+    const text = error instanceof Error ? (error.stack ?? error.message) : String(error)
+    console.error(redactString(`countersign: unexpected error on ${request.method} ${request.url.split('?')[0]}: ${text}`))
     const internal = new CountersignError('internal', 'The gateway failed unexpectedly; the error was logged.')
     void reply.status(500).send({ error: internal.toJSON() })
   })

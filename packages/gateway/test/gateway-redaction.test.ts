@@ -1,0 +1,279 @@
+import { randomUUID } from 'node:crypto'
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { canonicalDigest } from '../src/core/index.js'
+import { call } from './support/gateway-process.js'
+import { OWNERS_REVIEW_EXPORTS } from './support/policies.js'
+import { BACKENDS, PEOPLE, startTestGateway, type TestGateway } from './support/test-gateway.js'
+
+const POLICY = OWNERS_REVIEW_EXPORTS
+
+const alnum = (min: number, max: number): fc.Arbitrary<string> =>
+  fc.string({ unit: fc.constantFrom(...'ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789'), minLength: min, maxLength: max })
+const upperAlnum = (length: number): fc.Arbitrary<string> =>
+  fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'), minLength: length, maxLength: length })
+
+/** Sixteen digits starting with 4 that pass the Luhn check, like a Visa number. */
+const cardNumber = fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 14, maxLength: 14 }).map((digits) => {
+  const body = [4, ...digits]
+  let sum = 0
+  for (let i = 0; i < body.length; i++) {
+    let digit = body[body.length - 1 - i] ?? 0
+    if (i % 2 === 0) digit = digit * 2 > 9 ? digit * 2 - 9 : digit * 2
+    sum += digit
+  }
+  return [...body, (10 - (sum % 10)) % 10].join('')
+})
+
+/** A secret as it is sent (`text`) and the part of it that must never be seen again (`needle`). */
+interface Secret {
+  kind: string
+  text: string
+  needle: string
+  /** Fits a dotted action name. */
+  actionSafe: boolean
+}
+
+const secret: fc.Arbitrary<Secret> = fc.oneof(
+  alnum(36, 40).map((s) => ({ kind: 'github', text: `ghp_${s}`, needle: `ghp_${s}`, actionSafe: true })),
+  upperAlnum(16).map((s) => ({ kind: 'aws', text: `AKIA${s}`, needle: `AKIA${s}`, actionSafe: true })),
+  alnum(12, 30).map((s) => ({ kind: 'slack', text: `xoxb-${s}`, needle: `xoxb-${s}`, actionSafe: true })),
+  alnum(24, 48).map((s) => ({ kind: 'openai', text: `sk-${s}`, needle: `sk-${s}`, actionSafe: true })),
+  fc.tuple(alnum(12, 20), alnum(12, 20), alnum(12, 20)).map(([a, b, c]) => {
+    const jwt = `eyJ${a}.eyJ${b}.${c}`
+    return { kind: 'jwt', text: jwt, needle: jwt, actionSafe: false }
+  }),
+  alnum(10, 16).map((s) => ({ kind: 'password', text: `postgres://app:Pw${s}@db.internal:5432/app`, needle: `Pw${s}`, actionSafe: false })),
+  cardNumber.map((digits) => ({ kind: 'card', text: digits, needle: digits, actionSafe: true })),
+  alnum(8, 12).map((s) => ({ kind: 'email', text: `u${s.toLowerCase()}@corp-mail.com`, needle: `u${s.toLowerCase()}@corp-mail.com`, actionSafe: false })),
+  alnum(30, 40).map((s) => ({ kind: 'private_key', text: `-----BEGIN PRIVATE KEY-----\nMII${s}\n-----END PRIVATE KEY-----`, needle: `MII${s}`, actionSafe: false })),
+)
+
+/** Where in a request or a vote the secret is put. */
+const PLACES = [
+  'action',
+  'resource',
+  'environment',
+  'reason',
+  'params value',
+  'params key',
+  'params number',
+  'context value',
+  'context key',
+  'bind path',
+  'vote reason',
+  'edit value',
+  'edit key',
+  'cancel reason',
+  'result detail',
+] as const
+type Place = (typeof PLACES)[number]
+
+/** Everything the gateway streams on `GET /v1/events`, as raw text, for one subscriber. */
+interface RawStream {
+  text(): string
+  /** Resolves once an event with an id of at least `seq` has arrived. */
+  reached(seq: number): Promise<void>
+  close(): void
+}
+
+async function openRawStream(url: string, token: string): Promise<RawStream> {
+  const controller = new AbortController()
+  const response = await fetch(`${url}/v1/events`, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal })
+  expect(response.status).toBe(200)
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader()
+  const decoder = new TextDecoder()
+  let text = ''
+  let lastId = 0
+  let waiters: Array<() => void> = []
+  void (async () => {
+    try {
+      for (;;) {
+        const { value, done } = await reader.read()
+        if (done) return
+        text += decoder.decode(value, { stream: true })
+        for (const match of text.matchAll(/^id: (\d+)$/gm)) lastId = Math.max(lastId, Number(match[1]))
+        const woken = waiters
+        waiters = []
+        for (const wake of woken) wake()
+      }
+    } catch {
+      // aborted by close()
+    }
+  })()
+  return {
+    text: () => text,
+    async reached(seq) {
+      while (lastId < seq) await new Promise<void>((resolve) => waiters.push(resolve))
+    },
+    close: () => controller.abort(),
+  }
+}
+
+for (const backend of BACKENDS) {
+  describe.skipIf(backend.skip)(`secrets stay out of every view, event, audit entry, export and log line on ${backend.name}`, () => {
+    let gw: TestGateway
+    let stream: RawStream
+    const logLines: string[] = []
+
+    beforeAll(async () => {
+      gw = await startTestGateway({ backend: backend.name, policy: POLICY, keys: PEOPLE, log: (line) => logLines.push(line) })
+      stream = await openRawStream(gw.url, gw.tokens.dana ?? '')
+    })
+
+    afterAll(async () => {
+      stream?.close()
+      await gw?.close()
+    })
+
+    /** Every text a person or the log sees of request `id`, by surface. */
+    async function surfaces(id: string): Promise<Record<string, string>> {
+      await stream.reached(await gw.auditHead())
+      const views: Record<string, string> = {}
+      for (const who of ['dana', 'omar', 'sofia'] as const) {
+        views[`view for ${who}`] = JSON.stringify((await call(gw.url, gw.tokens[who], 'GET', `/v1/requests/${id}`)).body)
+      }
+      views['view for the admin'] = JSON.stringify((await call(gw.url, gw.adminToken, 'GET', `/v1/requests/${id}`)).body)
+      const own = (await call(gw.url, gw.tokens.agent, 'GET', `/v1/requests/${id}`)).body
+      // The requester alone gets the real params, which it must run exactly; the rest of its view is redacted too.
+      views["requester's view without its params"] = JSON.stringify({ ...own, params: undefined, grant: undefined })
+      views.list = JSON.stringify((await call(gw.url, gw.tokens.dana, 'GET', '/v1/requests?limit=200')).body)
+      views['event stream'] = stream.text()
+      views['audit entries'] = JSON.stringify(await gw.auditSince(0))
+      views['audit export (jsonl)'] = await gw.exportAudit('jsonl')
+      views['audit export (csv)'] = await gw.exportAudit('csv')
+      views['log lines'] = logLines.join('')
+      return views
+    }
+
+    async function expectNowhere(id: string, needle: string): Promise<void> {
+      for (const [surface, text] of Object.entries(await surfaces(id))) {
+        expect(text.includes(needle), `${needle} appears in the ${surface}`).toBe(false)
+      }
+    }
+
+    /** Submits as the agent and checks the request was filed. */
+    async function submit(
+      body: Record<string, unknown>,
+    ): Promise<{ id: string; digest: string; params: Record<string, unknown>; status: string; grant: { token: string } | null }> {
+      const created = await call(gw.url, gw.tokens.agent, 'POST', '/v1/requests', body)
+      expect(created.status, JSON.stringify(created.body)).toBe(201)
+      return created.body
+    }
+
+    it('redacts a GitHub token in the reason', async () => {
+      const token = `ghp_${'R3as0n'.repeat(6)}`
+      const created = await submit({ action: 'db.export', resource: 'orders', environment: 'prod', params: { run: randomUUID() }, reason: `deploy with ${token}` })
+      const view = (await call(gw.url, gw.tokens.dana, 'GET', `/v1/requests/${created.id}`)).body
+      expect(view.reason).toBe('deploy with [redacted:github_token]')
+      await expectNowhere(created.id, token)
+    })
+
+    it('redacts the password of a postgres:// resource, while the digest binds the real resource', async () => {
+      const resource = 'postgres://app:Hunter2Secret@db.internal:5432/orders'
+      const params = { run: randomUUID() }
+      const created = await submit({ action: 'db.export', resource, environment: 'prod', params })
+      const view = (await call(gw.url, gw.tokens.dana, 'GET', `/v1/requests/${created.id}`)).body
+      expect(view.resource).toBe('postgres://app:[redacted:password]@db.internal:5432/orders')
+      expect(view.digest).toBe(canonicalDigest({ action: 'db.export', resource, environment: 'prod', params }))
+      await expectNowhere(created.id, 'Hunter2Secret')
+    })
+
+    it('redacts a token used as a params key, and hands the requester its real params', async () => {
+      const token = `ghp_${'K3yT0k'.repeat(6)}`
+      const params = { [token]: true, run: randomUUID() }
+      const created = await submit({ action: 'db.export', resource: 'orders', environment: 'prod', params })
+      expect(created.params).toEqual(params)
+      const view = (await call(gw.url, gw.tokens.dana, 'GET', `/v1/requests/${created.id}`)).body
+      expect(view.params).toEqual({ '[redacted:github_token]': true, run: params.run })
+      expect(view.digest).toBe(canonicalDigest({ action: 'db.export', resource: 'orders', environment: 'prod', params }))
+      await expectNowhere(created.id, token)
+    })
+
+    it('redacts an AWS key used as a context key', async () => {
+      const key = 'AKIAZ7QWERTYUIOPASDF'
+      const created = await submit({ action: 'db.export', resource: 'orders', environment: 'prod', params: { run: randomUUID() }, context: { [key]: 'role/deploy' } })
+      const view = (await call(gw.url, gw.tokens.dana, 'GET', `/v1/requests/${created.id}`)).body
+      expect(view.context).toEqual({ '[redacted:aws_access_key]': 'role/deploy' })
+      await expectNowhere(created.id, key)
+    })
+
+    it('redacts a Slack token in a vote reason', async () => {
+      const token = 'xoxb-2048-Vote4Reason-QwErTy'
+      const created = await submit({ action: 'db.export', resource: 'orders', environment: 'prod', params: { run: randomUUID() } })
+      const vote = await call(gw.url, gw.tokens.dana, 'POST', `/v1/requests/${created.id}/votes`, { decision: 'deny', reason: `use ${token} instead` })
+      expect(vote.status).toBe(200)
+      expect(vote.body.votes[0].reason).toBe('use [redacted:slack_token] instead')
+      await expectNowhere(created.id, token)
+    })
+
+    it('redacts an OpenAI-style key in a cancel reason', async () => {
+      const key = 'sk-proj-Canc3lReasonKey0123456789'
+      const created = await submit({ action: 'db.export', resource: 'orders', environment: 'prod', params: { run: randomUUID() } })
+      const cancelled = await call(gw.url, gw.tokens.agent, 'POST', `/v1/requests/${created.id}/cancel`, { reason: `rotated ${key}` })
+      expect(cancelled.body.status).toBe('cancelled')
+      const entry = (await gw.auditSince(0)).find((e) => e.type === 'request.cancelled' && e.requestId === created.id)
+      expect(entry?.data).toEqual({ reason: 'rotated [redacted:openai_key]' })
+      await expectNowhere(created.id, key)
+    })
+
+    it('redacts a card number sent as a JSON number, and hands the requester the number', async () => {
+      const params = { card: 4111111111111111, run: randomUUID() }
+      const created = await submit({ action: 'db.export', resource: 'orders', environment: 'prod', params })
+      expect(created.params).toEqual(params)
+      const view = (await call(gw.url, gw.tokens.dana, 'GET', `/v1/requests/${created.id}`)).body
+      expect(view.params.card).toBe('[redacted:card_number]')
+      await expectNowhere(created.id, '4111111111111111')
+    })
+
+    it('keeps a secret in a query string out of the log', async () => {
+      const token = `ghp_${'Qu3ryS'.repeat(6)}`
+      const listed = await call(gw.url, gw.tokens.dana, 'GET', `/v1/requests?action=${token}`)
+      expect(listed.status).toBe(200)
+      expect(logLines.some((line) => line.includes('/v1/requests?action=[redacted:github_token]'))).toBe(true)
+      expect(logLines.join('')).not.toContain(token)
+    })
+
+    it('never shows a secret placed anywhere in a request or a vote', async () => {
+      await fc.assert(
+        fc.asyncProperty(secret, fc.constantFrom(...PLACES), async (hidden, place: Place) => {
+          fc.pre(place !== 'action' || hidden.actionSafe)
+          fc.pre(place !== 'params number' || hidden.kind === 'card')
+          const text = `see ${hidden.text} here`
+          const params: Record<string, unknown> = { run: randomUUID() }
+          const body: Record<string, unknown> = { action: 'db.export', resource: 'orders', environment: 'prod', params }
+          if (place === 'action') body.action = `ops.${hidden.text}`
+          if (place === 'resource') body.resource = text
+          if (place === 'environment') body.environment = hidden.text
+          if (place === 'reason') body.reason = text
+          if (place === 'params value') params.query = { where: [text] }
+          if (place === 'params key') params[hidden.text] = 'x'
+          if (place === 'params number') params.amount = Number(hidden.text)
+          if (place === 'context value') body.context = { note: text }
+          if (place === 'context key') body.context = { [hidden.text]: 'x' }
+          if (place === 'bind path') body.bind = [{ path: `/plans/${hidden.text}.tfplan`, sha256: 'a'.repeat(64) }]
+          if (place === 'result detail') body.action = 'cloud.tags.set'
+          const created = await submit(body)
+          const path = `/v1/requests/${created.id}`
+          if (place === 'vote reason') {
+            expect((await call(gw.url, gw.tokens.dana, 'POST', `${path}/votes`, { decision: 'deny', reason: text })).status).toBe(200)
+          } else if (place === 'edit value' || place === 'edit key') {
+            const edited = place === 'edit value' ? { ...params, note: text } : { ...params, [hidden.text]: 1 }
+            const vote = await call(gw.url, gw.tokens.dana, 'POST', `${path}/votes`, { decision: 'approve', params: edited })
+            expect(vote.status, JSON.stringify(vote.body)).toBe(200)
+          } else if (place === 'cancel reason') {
+            expect((await call(gw.url, gw.tokens.agent, 'POST', `${path}/cancel`, { reason: text })).status).toBe(200)
+          } else if (place === 'result detail') {
+            const redeemed = await call(gw.url, gw.tokens.agent, 'POST', '/v1/grants/redeem', { token: created.grant?.token, digest: created.digest })
+            expect(redeemed.status).toBe(200)
+            expect((await call(gw.url, gw.tokens.agent, 'POST', `${path}/result`, { outcome: 'failed', detail: text })).status).toBe(200)
+          } else if (created.status === 'pending') {
+            expect((await call(gw.url, gw.tokens.dana, 'POST', `${path}/votes`, { decision: 'deny' })).status).toBe(200)
+          }
+          await expectNowhere(created.id, hidden.needle)
+        }),
+        { numRuns: 40 },
+      )
+    })
+  })
+}
