@@ -21,6 +21,8 @@ const MAX_EXACT_INTEGER = Number.MAX_SAFE_INTEGER
 /** From here on ECMAScript (and so RFC 8785) writes numbers with an exponent, as floating-point values. */
 const FIRST_EXPONENT_FORM = 1e21
 
+/** Without `stream`, each decode starts afresh, so one fatal decoder serves every body. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
 const NUMBER_TOKEN = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y
 const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t' }
 
@@ -35,7 +37,7 @@ const ESCAPES: Record<string, string> = { '"': '"', '\\': '\\', '/': '/', b: '\b
  */
 export function decodeUtf8(bytes: Uint8Array): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+    return UTF8.decode(bytes)
   } catch {
     const offset = firstInvalidUtf8(bytes)
     throw new CountersignError(
