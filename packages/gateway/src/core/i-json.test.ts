@@ -231,6 +231,22 @@ describe('parseIJson', () => {
       { numRuns: 500 },
     )
   })
+
+  it('refuses any text only with invalid_request, and accepts only what JSON.parse reads the same way', () => {
+    const jsonish = fc.oneof(
+      fc.string(),
+      fc.json().chain((text) => fc.nat(text.length).chain((at) => fc.string({ maxLength: 3 }).map((noise) => text.slice(0, at) + noise + text.slice(at)))),
+      fc.json(),
+    )
+    fc.assert(
+      fc.property(jsonish, (text) => {
+        const result = outcome(text)
+        if ('value' in result) expect(result.value).toEqual(JSON.parse(text))
+        else expect(result.code).toBe('invalid_request')
+      }),
+      { numRuns: 2000 },
+    )
+  })
 })
 
 describe('decodeUtf8', () => {
