@@ -1,9 +1,6 @@
 import { CountersignError } from './errors.js'
 
-/**
- * Why a body was refused, as `details.reason` of its `invalid_request`.
- * Each names one way a body could otherwise mean two things.
- */
+/** Why a body was refused, as `details.reason` of its `invalid_request` (listed in docs/api.md). */
 export type BodyRefusal =
   | 'invalid_utf8'
   | 'invalid_json'
@@ -13,8 +10,8 @@ export type BodyRefusal =
   | 'reserved_key'
   | 'too_deep'
 
-/** How deep a body may nest unless the caller says otherwise; well above what any route accepts. */
-const DEFAULT_MAX_DEPTH = 64
+/** How deep a body may nest: well above what any route accepts, far below what would exhaust the stack. */
+const MAX_DEPTH = 64
 
 /** Integers beyond this can collide with a neighbour once read as a double (RFC 7493 §2.2). */
 const MAX_EXACT_INTEGER = Number.MAX_SAFE_INTEGER
@@ -69,10 +66,11 @@ export function decodeUtf8(bytes: Uint8Array): string {
  *   {@link BodyRefusal}), `details.path` (`$.params.amount`) and
  *   `details.position` (0-based index in the text).
  * @example
- * parseIJson('{"a":1,"a":2}') // throws: the key "a" appears twice in $
+ * parseIJson('{"a":1.5}') // { a: 1.5 }
+ * parseIJson('{"a":1,"a":2}') // throws: The body has the key "a" twice at $ (position 7); …
  */
-export function parseIJson(text: string, options: { maxDepth?: number } = {}): unknown {
-  const parser = new Parser(text, options.maxDepth ?? DEFAULT_MAX_DEPTH)
+export function parseIJson(text: string): unknown {
+  const parser = new Parser(text)
   parser.skipWhitespace()
   if (parser.at >= text.length) throw new CountersignError('invalid_request', 'The body is empty; send a JSON object.', { reason: 'invalid_json' })
   const value = parser.value(1)
@@ -86,10 +84,7 @@ class Parser {
   /** Keys and indexes from the root to the value being read; turned into text only for a refusal. */
   readonly path: Array<string | number> = []
 
-  constructor(
-    readonly text: string,
-    readonly maxDepth: number,
-  ) {}
+  constructor(readonly text: string) {}
 
   fail(reason: BodyRefusal, problem: string, position = this.at, hint = ''): never {
     const where = `$${this.path.map(pathStep).join('')}`
@@ -139,7 +134,7 @@ class Parser {
   }
 
   enter(depth: number): void {
-    if (depth > this.maxDepth) this.fail('too_deep', `nests deeper than ${this.maxDepth} levels`)
+    if (depth > MAX_DEPTH) this.fail('too_deep', `nests deeper than ${MAX_DEPTH} levels`)
   }
 
   object(depth: number): Record<string, unknown> {
