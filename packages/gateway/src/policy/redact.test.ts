@@ -44,6 +44,7 @@ describe('redactString', () => {
     ['a card number with dashes', '5500-0000-0000-0004', '[redacted:card_number]'],
     ['a 15-digit Amex number', '378282246310005', '[redacted:card_number]'],
     ['an email address', 'mail dana@example.com now', 'mail [redacted:email] now'],
+    ['an email address in a path', '/plans/dana@example.com.tfplan', '/plans/[redacted:email]'],
   ])('redacts %s', (_kind, input, expected) => {
     expect(redactString(input)).toBe(expected)
   })

@@ -69,7 +69,8 @@ const DETECTORS: readonly Detector[] = [
   },
   {
     kind: 'email',
-    pattern: /(?<![A-Za-z0-9._%+/-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b/g,
+    // Not right after `//`: in `postgres://app@db.internal` the part before `@` is a user, not a mailbox.
+    pattern: /(?<![A-Za-z0-9._%+-])(?<!\/\/)[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b/g,
   },
 ]
 
