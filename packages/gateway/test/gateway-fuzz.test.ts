@@ -1,21 +1,10 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { call, castVote } from './support/gateway-process.js'
+import { OWNERS_REVIEW_EXPORTS } from './support/policies.js'
 import { BACKENDS, PEOPLE, startTestGateway, type TestGateway } from './support/test-gateway.js'
 
-const POLICY = `version: 1
-defaults: { effect: deny }
-groups:
-  owners: [dana@example.com, omar@example.com]
-rules:
-  - name: tags-are-free
-    match: { action: "cloud.tags.*" }
-    effect: allow
-  - name: exports-need-an-owner
-    match: { action: db.export }
-    effect: review
-    review: { approvers: ["group:owners"], allow_edit: true }
-`
+const POLICY = OWNERS_REVIEW_EXPORTS
 
 /** Any JSON, with the strings and numbers most likely to upset a database or a parser. */
 const nasty = fc.oneof(

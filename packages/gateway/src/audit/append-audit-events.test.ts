@@ -16,7 +16,7 @@ const signer = loadAuditSigner({
 })
 
 function event(n: number): AuditEvent {
-  return { type: 'request.created', actor: { id: 'agent-1', kind: 'agent', via: 'api' }, requestId: `req-${n}`, data: { n } }
+  return { type: 'grant.expired', actor: { id: 'agent-1', kind: 'agent', via: 'api' }, requestId: `req-${n}`, data: { jti: `grt_${n}` } }
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -56,7 +56,7 @@ describeEachBackend('appendAuditEvents', (backend) => {
 
   it('stores what it returns, with actor and data as canonical JSON', async () => {
     const [entry] = await store.db.transaction().execute((trx) =>
-      appendAuditEvents(trx, [{ type: 'vote.cast', actor: { via: 'slack', kind: 'human', id: 'dana@example.com' }, data: { z: 1, a: [true, null] } }], NOW),
+      appendAuditEvents(trx, [{ type: 'vote.cast', actor: { via: 'slack', kind: 'human', id: 'dana@example.com' }, data: { version: 1, reason: null, digest: 'ab', decision: 'approve' } }], NOW),
     )
     const row = await store.db.selectFrom('audit_entries').selectAll().executeTakeFirstOrThrow()
     expect(row).toEqual({
@@ -65,7 +65,7 @@ describeEachBackend('appendAuditEvents', (backend) => {
       type: 'vote.cast',
       actor: '{"id":"dana@example.com","kind":"human","via":"slack"}',
       request_id: null,
-      data: '{"a":[true,null],"z":1}',
+      data: '{"decision":"approve","digest":"ab","reason":null,"version":1}',
       prev_hash: GENESIS_HASH,
       hash: entry?.hash,
     })
@@ -92,10 +92,10 @@ describeEachBackend('appendAuditEvents', (backend) => {
 
   it('refuses data JSON cannot represent and writes nothing', async () => {
     const error = await rejection(
-      store.db.transaction().execute((trx) => appendAuditEvents(trx, [event(1), { ...event(2), data: { ratio: Number.NaN } }], NOW)),
+      store.db.transaction().execute((trx) => appendAuditEvents(trx, [event(1), { type: 'vote.cast', actor: { id: 'dana@example.com', kind: 'human', via: 'api' }, data: { version: Number.NaN, digest: 'ab', decision: 'deny', reason: null } }], NOW)),
     )
     expect(error).toBeInstanceOf(TypeError)
-    expect((error as Error).message).toContain('request.created')
+    expect((error as Error).message).toContain('vote.cast')
     expect(await store.db.selectFrom('audit_entries').select('seq').execute()).toEqual([])
   })
 

@@ -13,7 +13,7 @@ const signer = loadAuditSigner({
 })
 
 function events(count: number): AuditEvent[] {
-  return Array.from({ length: count }, (_, n) => ({ type: 'test.event', actor: { id: 'system', kind: 'system', via: 'scheduler' }, data: { n } }))
+  return Array.from({ length: count }, (_, n) => ({ type: 'grant.expired', actor: { id: 'system', kind: 'system', via: 'scheduler' }, data: { jti: `grt_${n}` } }))
 }
 
 describeEachBackend('createCheckpointer', (backend) => {

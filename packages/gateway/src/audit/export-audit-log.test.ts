@@ -31,7 +31,7 @@ describeEachBackend('exportAuditLog', (backend) => {
               type: 'vote.cast',
               actor: { id: `reviewer-${i}@example.com`, kind: 'human', via: 'slack' },
               requestId: i === 0 ? undefined : `req-${i}`,
-              data: { reason: 'looks fine, "ship it"\nthanks', n: i },
+              data: { reason: 'looks fine, "ship it"\nthanks', version: i, digest: 'ab', decision: 'approve' },
             },
           ],
           ts,
@@ -64,7 +64,7 @@ describeEachBackend('exportAuditLog', (backend) => {
     const { text } = await exported(store, { format: 'csv' })
     const rows = text.split('\r\n')
     expect(rows[0]).toBe('seq,ts,time,type,actor_id,actor_kind,actor_via,request_id,data,prev_hash,hash')
-    expect(text.startsWith('seq,ts,time,type,actor_id,actor_kind,actor_via,request_id,data,prev_hash,hash\r\n1,1767225600000,2026-01-01T00:00:00.000Z,vote.cast,reviewer-0@example.com,human,slack,,"{""n"":0,""reason"":""looks fine, \\""ship it\\""\\nthanks""}",' + GENESIS_HASH + ',')).toBe(true)
+    expect(text.startsWith('seq,ts,time,type,actor_id,actor_kind,actor_via,request_id,data,prev_hash,hash\r\n1,1767225600000,2026-01-01T00:00:00.000Z,vote.cast,reviewer-0@example.com,human,slack,,"{""decision"":""approve"",""digest"":""ab"",""reason"":""looks fine, \\""ship it\\""\\nthanks"",""version"":0}",' + GENESIS_HASH + ',')).toBe(true)
     expect(text.endsWith('\r\n')).toBe(true)
     expect(rows).toHaveLength(5)
   })

@@ -22,10 +22,10 @@ const publicKey = signer.publicKey
 
 function events(from: number, count: number): AuditEvent[] {
   return Array.from({ length: count }, (_, i) => ({
-    type: 'request.created',
-    actor: { id: 'agent-1', kind: 'agent', via: 'api' },
+    type: 'vote.cast',
+    actor: { id: 'dana@example.com', kind: 'human', via: 'api' },
     requestId: `req-${from + i}`,
-    data: { n: from + i, action: 'db.export', params: { table: 'customers', note: 'a, "quoted"\nline' } },
+    data: { version: from + i, digest: 'ab', decision: 'approve', reason: 'a, "quoted"\nline' },
   }))
 }
 

@@ -55,7 +55,7 @@ describe('countersign audit', () => {
       await store.db.transaction().execute(async (trx) => {
         await appendAuditEvents(
           trx,
-          [{ type: 'request.created', actor: { id: 'agent-1', kind: 'agent', via: 'cli' }, requestId: `req-${i}`, data: { i } }],
+          [{ type: 'grant.expired', actor: { id: 'agent-1', kind: 'agent', via: 'cli' }, requestId: `req-${i}`, data: { jti: `grt_${i}` } }],
           NOW + i * 60_000,
         )
         await checkpointer.maybeCheckpoint(trx, NOW + i * 60_000)
@@ -162,7 +162,7 @@ describe('countersign audit', () => {
     expect(run.code).toBe(0)
     const lines = run.stdout.trimEnd().split('\n')
     expect(lines).toHaveLength(30)
-    expect(JSON.parse(lines[0]!)).toMatchObject({ seq: 1, type: 'request.created', request_id: 'req-0', data: { i: 0 } })
+    expect(JSON.parse(lines[0]!)).toMatchObject({ seq: 1, type: 'grant.expired', request_id: 'req-0', data: { jti: 'grt_0' } })
   })
 
   it('export writes CSV from --since on', async () => {
@@ -198,7 +198,7 @@ describeEachBackend('countersign audit verify on the store a gateway uses', (bac
       await store.db.transaction().execute(async (trx) => {
         await appendAuditEvents(
           trx,
-          Array.from({ length: 12 }, (_, i) => ({ type: 'vote.cast', actor: { id: 'dana@example.com', kind: 'human' as const, via: 'console' }, data: { i } })),
+          Array.from({ length: 12 }, (_, i) => ({ type: 'grant.expired' as const, actor: { id: 'dana@example.com', kind: 'human' as const, via: 'console' }, data: { jti: `grt_${i}` } })),
           NOW,
         )
         await checkpointer.maybeCheckpoint(trx, NOW)

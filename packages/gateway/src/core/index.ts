@@ -1,6 +1,8 @@
 export * from './errors.js'
 export * from './types.js'
+export * from './audit-event.js'
 export { canonicalDigest, canonicalJson } from './canonical-digest.js'
+export { decodeUtf8, parseIJson, type BodyRefusal } from './i-json.js'
 export { computeDeadlines, parseDuration, type DeadlineSettings, type Deadlines } from './deadlines.js'
 export { reviewEligibility, isEligibleApprover, type Eligibility } from './review-eligibility.js'
 export { stricterOf, type ReviewRequirements } from './review-requirements.js'

@@ -46,8 +46,10 @@ const settings: ReviewRequirements = {
   notify: [],
 }
 
+const decision: NewRequest['decision'] = { matchedRules: [{ name: 'prod-apply', effect: 'review' }], risk: 40, policySha256: 'ab'.repeat(32) }
+
 function newRequest(overrides: Partial<NewRequest> = {}): NewRequest {
-  return { id: 'req_7', requester: pipeline, input, effect: 'review', review: settings, via: 'cli', ...overrides }
+  return { id: 'req_7', requester: pipeline, input, effect: 'review', review: settings, via: 'cli', decision, ...overrides }
 }
 
 function pending(review: Partial<typeof settings> = {}): RequestState {
@@ -120,9 +122,14 @@ describe('openRequest', () => {
           digest,
           version: 1,
           effect: 'review',
-          onBehalfOf: null,
-          deadlineAt: NOW + 30 * MINUTE,
-          escalateAt: NOW + 10 * MINUTE,
+          on_behalf_of: null,
+          params: input.params,
+          reason: 'roll out the new VPC',
+          matched_rules: [{ name: 'prod-apply', effect: 'review' }],
+          risk: 40,
+          policy_sha256: 'ab'.repeat(32),
+          deadline_at: new Date(NOW + 30 * MINUTE).toISOString(),
+          escalate_at: new Date(NOW + 10 * MINUTE).toISOString(),
           requirements: [{ rule: 'prod-apply', approvers: ['group:data-owners'], quorum: 1 }],
         },
       },
@@ -133,7 +140,7 @@ describe('openRequest', () => {
     const { state, auditEvents } = openRequest(newRequest({ effect: 'allow', review: undefined }), NOW)
     expect(state).toMatchObject({ status: 'approved', decidedAt: NOW })
     expect(state.review).toBeUndefined()
-    expect(auditEvents.map((event) => [event.type, event.data.cause])).toEqual([
+    expect(auditEvents.map((event) => [event.type, 'cause' in event.data ? event.data.cause : undefined])).toEqual([
       ['request.created', undefined],
       ['request.approved', 'policy'],
     ])
@@ -149,7 +156,7 @@ describe('openRequest', () => {
     const agent: Principal = { ...pipeline, kind: 'agent', onBehalfOf: { id: 'riley@example.com', verified: false } }
     const { state, auditEvents } = openRequest(newRequest({ requester: agent }), NOW)
     expect(state.onBehalfOf).toEqual({ id: 'riley@example.com', verified: false })
-    expect(auditEvents[0]?.data.onBehalfOf).toEqual({ id: 'riley@example.com', verified: false })
+    expect(auditEvents[0]?.data).toHaveProperty('on_behalf_of', { id: 'riley@example.com', verified: false })
   })
 
   it('keeps a copy of the params, so later changes to the caller object cannot alter the stored version', () => {
@@ -233,7 +240,7 @@ describe('transition: votes', () => {
       type: 'request.edited',
       actor: { id: 'dana@example.com', kind: 'human', via: 'console' },
       requestId: 'req_7',
-      data: { fromVersion: 1, toVersion: 2, previousDigest: state.digest, digest: newDigest, voidedVotes: 0 },
+      data: { from_version: 1, to_version: 2, previous_digest: state.digest, digest: newDigest, voided_votes: 0, params: editedParams },
     })
   })
 
@@ -349,7 +356,7 @@ describe('transition: expire', () => {
         type: 'request.denied',
         actor: { id: 'countersign', kind: 'system', via: 'scheduler' },
         requestId: 'req_7',
-        data: { cause: 'timeout', deadlineAt: NOW + 30 * MINUTE },
+        data: { cause: 'timeout', deadline_at: new Date(NOW + 30 * MINUTE).toISOString() },
       },
     ])
   })
@@ -417,7 +424,7 @@ describe('transition: grants', () => {
         type: 'grant.issued',
         actor: { id: 'countersign', kind: 'system', via: 'gateway' },
         requestId: 'req_7',
-        data: { jti: 'grant_1', digest: state.digest, expiresAt: NOW + 5 * MINUTE },
+        data: { jti: 'grant_1', digest: state.digest, expires_at: new Date(NOW + 5 * MINUTE).toISOString() },
       },
     ])
   })
@@ -532,7 +539,7 @@ describe('transition: result', () => {
         type: 'request.result',
         actor: { id: pipeline.id, kind: 'service', via: 'cli' },
         requestId: 'req_7',
-        data: { outcome: 'succeeded', exitCode: 0, detail: null },
+        data: { outcome: 'succeeded', exit_code: 0, detail: null },
       },
     ])
   })

@@ -4,10 +4,10 @@ import { CountersignError } from './errors.js'
 import { stricterOf, type ReviewRequirements } from './review-requirements.js'
 import { checkVote, checkVoteDemands, tallyVotes, type TallyResult } from './review-tally.js'
 import { samePerson } from './same-person.js'
+import type { AuditEvent, AuditEventData, AuditRequirementTally } from './audit-event.js'
 import type {
   ActionRequestInput,
   AuditActor,
-  AuditEvent,
   Effect,
   Principal,
   RecordedVote,
@@ -33,6 +33,8 @@ export interface NewRequest {
   review?: ReviewRequirements
   /** The channel the request came through: api, cli, mcp, hook, ... */
   via: string
+  /** How the policy decided, recorded with the request's first audit event. */
+  decision: { matchedRules: Array<{ name: string; effect: Effect }>; risk: number; policySha256: string }
 }
 
 /** Something that happens to a request. Principals come from authentication, never from a body. */
@@ -102,30 +104,32 @@ export function openRequest(request: NewRequest, now: number): Transition {
   }
   if (requester.onBehalfOf !== undefined) base.onBehalfOf = { ...requester.onBehalfOf }
   const actor = actorOf(requester, request.via)
-  const created: AuditEvent = {
-    type: 'request.created',
-    actor,
-    requestId: request.id,
-    data: {
-      action: input.action,
-      resource: input.resource,
-      environment: input.environment,
-      digest,
-      version: 1,
-      effect: request.effect,
-      onBehalfOf: base.onBehalfOf ?? null,
-    },
+  // Params and reason as given: the service redacts every event before it is recorded.
+  const created: AuditEventData['request.created'] = {
+    action: input.action,
+    resource: input.resource,
+    environment: input.environment,
+    digest,
+    version: 1,
+    effect: request.effect,
+    on_behalf_of: base.onBehalfOf ?? null,
+    params,
+    reason: input.reason ?? null,
+    matched_rules: request.decision.matchedRules,
+    risk: request.decision.risk,
+    policy_sha256: request.decision.policySha256,
   }
+  const createdEvent: AuditEvent = { type: 'request.created', actor, requestId: request.id, data: created }
   if (request.effect === 'allow') {
     return {
       state: { ...base, status: 'approved', decidedAt: now },
-      auditEvents: [created, decided('request.approved', base, { cause: 'policy', digest })],
+      auditEvents: [createdEvent, approved(base, { cause: 'policy', digest })],
     }
   }
   if (request.effect === 'deny') {
     return {
       state: { ...base, status: 'denied', decidedAt: now },
-      auditEvents: [created, decided('request.denied', base, { cause: 'policy' })],
+      auditEvents: [createdEvent, denied(base, { cause: 'policy' })],
     }
   }
   if (request.review === undefined) {
@@ -135,14 +139,14 @@ export function openRequest(request: NewRequest, now: number): Transition {
   const deadlines = computeDeadlines(now, settings)
   const state: RequestState = { ...base, review: settings, deadlineAt: deadlines.deadlineAt }
   if (deadlines.escalateAt !== undefined && settings.escalateTo.length > 0) state.escalateAt = deadlines.escalateAt
-  created.data.deadlineAt = state.deadlineAt
-  created.data.escalateAt = state.escalateAt ?? null
-  created.data.requirements = settings.requirements.map((requirement) => ({
+  created.deadline_at = iso(deadlines.deadlineAt)
+  created.escalate_at = state.escalateAt === undefined ? null : iso(state.escalateAt)
+  created.requirements = settings.requirements.map((requirement) => ({
     rule: requirement.rule,
     approvers: requirement.approvers,
     quorum: requirement.quorum,
   }))
-  return { state, auditEvents: [created] }
+  return { state, auditEvents: [createdEvent] }
 }
 
 /**
@@ -223,11 +227,12 @@ function applyVote(state: RequestState, event: Extract<LifecycleEvent, { type: '
         actor,
         requestId: state.id,
         data: {
-          fromVersion: state.currentVersion,
-          toVersion: version.version,
-          previousDigest: state.digest,
+          from_version: state.currentVersion,
+          to_version: version.version,
+          previous_digest: state.digest,
           digest,
-          voidedVotes: state.votes.filter((cast) => cast.version === state.currentVersion).length,
+          voided_votes: state.votes.filter((cast) => cast.version === state.currentVersion).length,
+          params,
         },
       })
     }
@@ -255,11 +260,11 @@ function applyVote(state: RequestState, event: Extract<LifecycleEvent, { type: '
   if (tally.outcome === 'approved') {
     next = { ...next, status: 'approved', decidedAt: now }
     auditEvents.push(
-      decided('request.approved', next, { cause: 'votes', digest: next.digest, version: next.currentVersion, ...summary(tally) }),
+      approved(next, { cause: 'votes', digest: next.digest, version: next.currentVersion, requirements: summary(tally) }),
     )
   } else if (tally.outcome === 'denied') {
     next = { ...next, status: 'denied', decidedAt: now }
-    auditEvents.push(decided('request.denied', next, { cause: 'votes', version: next.currentVersion, ...summary(tally) }))
+    auditEvents.push(denied(next, { cause: 'votes', version: next.currentVersion, requirements: summary(tally) }))
   }
   return { state: next, auditEvents }
 }
@@ -295,15 +300,13 @@ function applyExpire(state: RequestState, now: number): Transition {
   const onTimeout = requireReview(state).onTimeout
   const status = onTimeout === 'deny' ? 'denied' : 'expired'
   const next: RequestState = { ...state, status, decidedAt: now, updatedAt: now }
+  const data = { cause: 'timeout', deadline_at: iso(state.deadlineAt) } as const
   return {
     state: next,
     auditEvents: [
-      {
-        type: status === 'denied' ? 'request.denied' : 'request.expired',
-        actor: SCHEDULER,
-        requestId: state.id,
-        data: { cause: 'timeout', deadlineAt: state.deadlineAt },
-      },
+      status === 'denied'
+        ? { type: 'request.denied', actor: SCHEDULER, requestId: state.id, data }
+        : { type: 'request.expired', actor: SCHEDULER, requestId: state.id, data },
     ],
   }
 }
@@ -362,7 +365,7 @@ function applyGrantIssued(
         type: 'grant.issued',
         actor: GATEWAY,
         requestId: state.id,
-        data: { jti: event.jti, digest: state.digest, expiresAt: event.expiresAt },
+        data: { jti: event.jti, digest: state.digest, expires_at: iso(event.expiresAt) },
       },
     ],
   }
@@ -450,7 +453,7 @@ function applyResult(state: RequestState, event: Extract<LifecycleEvent, { type:
         type: 'request.result',
         actor: actorOf(event.by, event.via),
         requestId: state.id,
-        data: { outcome: result.outcome, exitCode: result.exitCode ?? null, detail: result.detail ?? null },
+        data: { outcome: result.outcome, exit_code: result.exitCode ?? null, detail: result.detail ?? null },
       },
     ],
   }
@@ -499,19 +502,26 @@ function actorOf(principal: Principal, via: string): AuditActor {
 }
 
 /** Decisions by policy or by the tally are the gateway's own act; the votes that led there carry their voters. */
-function decided(type: string, state: RequestState, data: Record<string, unknown>): AuditEvent {
-  return { type, actor: GATEWAY, requestId: state.id, data }
+function approved(state: RequestState, data: AuditEventData['request.approved']): AuditEvent {
+  return { type: 'request.approved', actor: GATEWAY, requestId: state.id, data }
 }
 
-function summary(tally: TallyResult): Record<string, unknown> {
-  return {
-    requirements: tally.requirements.map((requirement) => ({
-      rule: requirement.rule,
-      quorum: requirement.quorum,
-      approvals: requirement.approvals,
-      denials: requirement.denials,
-    })),
-  }
+function denied(state: RequestState, data: AuditEventData['request.denied']): AuditEvent {
+  return { type: 'request.denied', actor: GATEWAY, requestId: state.id, data }
+}
+
+function summary(tally: TallyResult): AuditRequirementTally[] {
+  return tally.requirements.map((requirement) => ({
+    rule: requirement.rule,
+    quorum: requirement.quorum,
+    approvals: requirement.approvals,
+    denials: requirement.denials,
+  }))
+}
+
+/** Times in audit data are RFC 3339 strings, like every time on the wire. */
+function iso(ms: number): string {
+  return new Date(ms).toISOString()
 }
 
 /** Params as plain JSON data, so a stored version can never alias or differ from what was digested. */

@@ -22,6 +22,7 @@ function pending(): RequestState {
       requester: agent,
       input: { action: 'db.export', resource: 'orders', environment: 'prod', params: { limit: 100 } },
       effect: 'review',
+      decision: { matchedRules: [{ name: 'owners', effect: 'review' }], risk: 0, policySha256: 'ab' },
       review: {
         requirements: [{ rule: 'owners', approvers: ['group:owners'], quorum: 1, denyQuorum: 1 }],
         timeoutMs: 30 * MINUTE,

@@ -66,6 +66,7 @@ function pendingRequest(setup: Setup = {}): RequestState {
         ...setup.settings,
       },
       via: 'api',
+      decision: { matchedRules: [{ name: 'owners', effect: 'review' }], risk: 0, policySha256: 'ab' },
     },
     NOW,
   )
@@ -371,7 +372,7 @@ describe('tallyVotes', () => {
     expect(state.status).toBe('pending')
     expect(tallyVotes(state).requirements[0]?.approvals).toEqual([])
     expect(auditEvents.map((event) => event.type)).toEqual(['request.edited', 'vote.cast'])
-    expect(auditEvents[0]?.data).toMatchObject({ fromVersion: 1, toVersion: 2, voidedVotes: 1 })
+    expect(auditEvents[0]?.data).toMatchObject({ from_version: 1, to_version: 2, voided_votes: 1 })
 
     const afterDanaAgain = deepFreeze(transition(deepFreeze(state), voteEvent(dana, { digest: state.digest }), NOW + 2).state)
     expect(afterDanaAgain.status).toBe('pending')

@@ -101,14 +101,6 @@ export interface AuditActor {
   via: string
 }
 
-/** An audit event before it is placed in the chain. */
-export interface AuditEvent {
-  type: string
-  actor: AuditActor
-  requestId?: string
-  data: Record<string, unknown>
-}
-
 export type TimeoutOutcome = 'deny' | 'expire'
 
 /** A vote as recorded: who cast it (their principal at the time) and through which channel. */

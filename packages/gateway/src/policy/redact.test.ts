@@ -44,6 +44,7 @@ describe('redactString', () => {
     ['a card number with dashes', '5500-0000-0000-0004', '[redacted:card_number]'],
     ['a 15-digit Amex number', '378282246310005', '[redacted:card_number]'],
     ['an email address', 'mail dana@example.com now', 'mail [redacted:email] now'],
+    ['an email address in a path', '/plans/dana@example.com.tfplan', '/plans/[redacted:email]'],
   ])('redacts %s', (_kind, input, expected) => {
     expect(redactString(input)).toBe(expected)
   })
@@ -112,12 +113,41 @@ describe('redactValue', () => {
     expect(redactValue({ params: { a: 1 } }, ['params.b.c', 'context.x'])).toEqual({ params: { a: 1 } })
   })
 
-  it('runs the detectors over every string at any depth', () => {
-    expect(redactValue({ a: [{ b: `use ${awsKey}` }], n: 4111111111111111, t: true, z: null })).toEqual({
+  it('runs the detectors over every string and number at any depth', () => {
+    expect(redactValue({ a: [{ b: `use ${awsKey}` }], n: 4111111111111111, ms: 1767225600000, t: true, z: null })).toEqual({
       a: [{ b: 'use [redacted:aws_access_key]' }],
-      n: 4111111111111111,
+      n: '[redacted:card_number]',
+      ms: 1767225600000,
       t: true,
       z: null,
+    })
+  })
+
+  it.each([[4111111111111111], [5555555555554444], [-4012888888881881], [378282246310005]])(
+    'redacts the card number %d sent as a JSON number',
+    (card) => {
+      expect(redactValue({ params: { card }, list: [card] })).toEqual({
+        params: { card: '[redacted:card_number]' },
+        list: ['[redacted:card_number]'],
+      })
+    },
+  )
+
+  it.each([[4111111111111112], [1767225600000], [9007199254740991], [42], [4.111111111111111e15 + 0.5]])('keeps the number %d, which is no card number', (number) => {
+    expect(redactValue({ number })).toEqual({ number })
+  })
+
+  it('runs the detectors over keys, keeping every member when two keys redact alike', () => {
+    const other = 'ghp_' + 'b'.repeat(36)
+    expect(redactValue({ params: { [githubToken]: true, [other]: 2, [awsKey]: { note: 'x' } }, context: { [`${awsKey}-role`]: 'ops' } })).toEqual({
+      params: { '[redacted:github_token]': true, '[redacted:github_token] (2)': 2, '[redacted:aws_access_key]': { note: 'x' } },
+      context: { '[redacted:aws_access_key]-role': 'ops' },
+    })
+  })
+
+  it('applies policy paths to keys as they were sent, before the detectors rename them', () => {
+    expect(redactValue({ params: { [githubToken]: { ssn: '123' } } }, [`params.${githubToken}.ssn`])).toEqual({
+      params: { '[redacted:github_token]': { ssn: '[redacted:params.[redacted:github_token].ssn]' } },
     })
   })
 

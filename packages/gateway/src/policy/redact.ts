@@ -69,7 +69,8 @@ const DETECTORS: readonly Detector[] = [
   },
   {
     kind: 'email',
-    pattern: /(?<![A-Za-z0-9._%+/-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b/g,
+    // Not right after `//`: in `postgres://app@db.internal` the part before `@` is a user, not a mailbox.
+    pattern: /(?<![A-Za-z0-9._%+-])(?<!\/\/)[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b/g,
   },
 ]
 
@@ -144,51 +145,81 @@ function keyWords(key: string): string {
     .join('_')
 }
 
+/** What a key is named like, and how it may be shown: a key can be a secret itself (`{"ghp_…": true}`). */
+interface KnownKey {
+  kind: SecretKind | 'secret' | undefined
+  shown: string
+}
+
 /** Key names repeat from request to request, so what each one is named like is remembered, up to a bound. */
 const MAX_KNOWN_KEYS = 2000
-const knownKeys = new Map<string, SecretKind | 'secret' | undefined>()
+const knownKeys = new Map<string, KnownKey>()
 
-function secretKindOfKey(key: string): SecretKind | 'secret' | undefined {
-  if (knownKeys.has(key)) return knownKeys.get(key)
+function knownKey(key: string): KnownKey {
+  const known = knownKeys.get(key)
+  if (known !== undefined) return known
   const words = keyWords(key)
-  const kind = SECRET_NAMES.find(([pattern]) => pattern.test(words))?.[1]
+  const found = { kind: SECRET_NAMES.find(([pattern]) => pattern.test(words))?.[1], shown: redactString(key) }
   if (knownKeys.size >= MAX_KNOWN_KEYS) knownKeys.clear()
-  knownKeys.set(key, kind)
-  return kind
+  knownKeys.set(key, found)
+  return found
+}
+
+/** The smallest and largest numbers with 13 to 19 digits, the lengths of payment card numbers. */
+const CARD_MIN = 1e12
+const CARD_MAX = 1e19
+
+/** A card number sent as a JSON number (`4111111111111111`) is as much a card number as the string. */
+function looksLikeCardNumber(value: number): boolean {
+  if (!Number.isInteger(value) || Math.abs(value) < CARD_MIN || Math.abs(value) >= CARD_MAX) return false
+  const digits = String(Math.abs(value))
+  return /^[2-6]\d{12,18}$/.test(digits) && passesLuhn(digits)
 }
 
 /**
  * Returns a deep copy of `value` fit for reviewers and the audit log:
  * - each policy path (`params.filter.email`, `params.users.*.ssn`) is replaced
  *   by `[redacted:<path>]`; `*` matches any key or list index, and a named
- *   segment that meets a list applies to every element;
- * - every remaining string passes through the built-in detectors
- *   (see {@link redactString});
+ *   segment that meets a list applies to every element; paths name the keys
+ *   as they were sent;
+ * - every remaining string, and every object key, passes through the
+ *   built-in detectors (see {@link redactString}); a key that becomes the same
+ *   as another gets ` (2)`, ` (3)`, … so no member is lost;
+ * - numbers that look like payment card numbers (13 to 19 digits, Luhn) become
+ *   `[redacted:card_number]`;
  * - values of any type under keys named like a credential (`password`,
  *   `DB_PASSWORD`, `accessToken`, `x-api-key`, `aws_secret_access_key`) are
  *   replaced whole by `[redacted:password]`, `[redacted:private_key]` or
  *   `[redacted:secret]`; an empty string or `null` is kept, as it hides nothing.
- * Object keys are kept as they are. The input is never modified.
+ * The input is never modified.
  *
  * @example
  * redactValue({ params: { filter: { email: 'a@b.co' } } }, ['params.filter.email'])
  * // { params: { filter: { email: '[redacted:params.filter.email]' } } }
  */
 export function redactValue<T>(value: T, paths: readonly string[] = []): T {
-  let copy = scrub(value)
+  let copy: unknown = value
+  // Paths first, while keys are still as the policy names them; redactPath copies only what it changes.
   for (const path of paths) copy = redactPath(copy, path.split('.'), marker(path))
-  return copy as T
+  return scrub(copy) as T
 }
 
-function scrub(value: unknown, key?: string): unknown {
-  const kind = key === undefined ? undefined : secretKindOfKey(key)
+function scrub(value: unknown, kind?: SecretKind | 'secret'): unknown {
   // Whole, whatever the type: `["hunter2"]` or `{ value: 'abc' }` is no less a secret than a string.
   if (kind !== undefined && value !== '' && value !== null && value !== undefined) return marker(kind)
   if (typeof value === 'string') return redactString(value)
+  if (typeof value === 'number') return looksLikeCardNumber(value) ? marker('card_number') : value
   if (Array.isArray(value)) return value.map((item) => scrub(item))
   if (value !== null && typeof value === 'object') {
-    // fromEntries defines properties, so a `__proto__` key stays a plain key.
-    return Object.fromEntries(Object.entries(value).map(([entryKey, entry]) => [entryKey, scrub(entry, entryKey)]))
+    const out: Record<string, unknown> = {}
+    for (const [entryKey, entry] of Object.entries(value)) {
+      const key = knownKey(entryKey)
+      let shown = key.shown
+      for (let n = 2; Object.hasOwn(out, shown); n++) shown = `${key.shown} (${n})`
+      // defineProperty, so a `__proto__` key stays a plain key.
+      Object.defineProperty(out, shown, { value: scrub(entry, key.kind), enumerable: true, writable: true, configurable: true })
+    }
+    return out
   }
   return value
 }

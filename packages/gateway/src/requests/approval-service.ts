@@ -2,6 +2,7 @@ import type { Transaction } from 'kysely'
 import {
   type ActionRequestInput,
   type AuditEvent,
+  type AuditRefusalType,
   checkVote,
   CountersignError,
   isCountersignError,
@@ -19,6 +20,7 @@ import type { GrantSigner } from '../grants/index.js'
 import { type CompiledPolicy, evaluate } from '../policy/index.js'
 import { type Database, isUniqueViolation, type Store } from '../store/index.js'
 import { newGrantId, newRequestId } from './new-id.js'
+import { redactAuditEvent } from './redact-audit-event.js'
 import { type RequestRecord, requestRepository } from './request-repository.js'
 import { canSee, canSeeAll } from './request-visibility.js'
 
@@ -88,19 +90,14 @@ export class ApprovalService {
         effect: evaluation.effect,
         via,
         ...(evaluation.review ? { review: evaluation.review } : {}),
+        decision: { matchedRules: evaluation.matchedRules, risk: evaluation.risk, policySha256: evaluation.policySha256 },
       },
       now,
     )
     const digest = opened.state.digest
     const decided = this.#withGrant(opened, now)
-    const created = decided.auditEvents[0]
-    if (created) {
-      created.data.params = evaluation.redacted.params
-      created.data.reason = input.reason ?? null
-      created.data.matchedRules = evaluation.matchedRules
-      created.data.risk = evaluation.risk
-      created.data.policySha256 = evaluation.policySha256
-    }
+    const shown = (): Record<string, unknown> => evaluation.redacted.params
+    const auditEvents = decided.auditEvents.map((event) => redactAuditEvent(event, shown))
     const record: RequestRecord = {
       state: decided.state,
       effect: evaluation.effect,
@@ -123,7 +120,7 @@ export class ApprovalService {
         const existing = await findExisting(trx, requester, input, digest)
         if (existing) return { existing }
         await requestRepository.insert(trx, record)
-        return { seq: await this.#options.audit.append(trx, decided.auditEvents, now) }
+        return { seq: await this.#options.audit.append(trx, auditEvents, now) }
       })
     } catch (error) {
       // One key used for two different actions at once takes two different locks; the key's unique constraint lets one through.
@@ -204,8 +201,9 @@ export class ApprovalService {
 
   /**
    * Redeems a grant exactly once for the action whose digest it carries. The
-   * token's signature and expiry are checked first; then, under the request's
-   * lock, its single use and its digest.
+   * token's signature and expiry are checked first, then that the redeemer is
+   * the grant's subject (anyone else gets `not_found`, audited); then, under
+   * the request's lock, its single use and its digest.
    */
   async redeem(by: Principal, token: string, digest: string, via: string): Promise<Redemption> {
     const now = this.#options.now()
@@ -216,6 +214,12 @@ export class ApprovalService {
       const requestId = isCountersignError(error) ? error.details.requestId : undefined
       if (isCountersignError(error) && typeof requestId === 'string') await this.#auditRefusal(requestId, by, 'grant.refused', error, via)
       throw error
+    }
+    // A grant is the requester's to use: anyone else holding the token learns nothing from it, not even that it exists.
+    if (claims.sub !== by.id) {
+      const refused = new CountersignError('not_found', 'No grant that you may redeem; a grant is redeemed by the principal it was issued to.')
+      await this.#auditRefusal(claims.rid, by, 'grant.refused', refused, via)
+      throw refused
     }
     if (claims.dig !== digest) {
       const mismatch = new CountersignError(
@@ -250,7 +254,7 @@ export class ApprovalService {
 
   async #change(
     id: string,
-    actor: { principal: Principal; via: string; refusal: string } | undefined,
+    actor: { principal: Principal; via: string; refusal: AuditRefusalType } | undefined,
     apply: (record: RequestRecord) => Transition,
   ): Promise<RequestRecord> {
     const now = this.#options.now()
@@ -267,11 +271,9 @@ export class ApprovalService {
         for (const version of changed.state.versions) {
           if (!redacted.has(version.version)) redacted.set(version.version, this.#redactParams(changed.state, version.params, now))
         }
-        for (const event of changed.auditEvents) {
-          if (event.type === 'request.edited') event.data.params = redacted.get(changed.state.currentVersion) ?? {}
-        }
+        const auditEvents = changed.auditEvents.map((event) => redactAuditEvent(event, (version) => redacted.get(version) ?? {}))
         await requestRepository.update(trx, record.state, changed.state, redacted)
-        const seq = await this.#options.audit.append(trx, changed.auditEvents, now)
+        const seq = await this.#options.audit.append(trx, auditEvents, now)
         return { record: { ...record, state: changed.state, redactedParams: redacted }, before: record.state, seq }
       })
     } catch (error) {
@@ -323,16 +325,13 @@ export class ApprovalService {
     return evaluate(this.#options.policy(), input, state.requester, now).redacted.params
   }
 
-  async #auditRefusal(id: string, actor: Principal, type: string, error: CountersignError, via: string): Promise<void> {
+  async #auditRefusal(id: string, actor: Principal, type: AuditRefusalType, error: CountersignError, via: string): Promise<void> {
     const now = this.#options.now()
     const { store, audit } = this.#options
     await store.db.transaction().execute(async (trx) => {
       if (!(await requestRepository.exists(trx, id))) return
-      await audit.append(
-        trx,
-        [{ type, actor: { id: actor.id, kind: actor.kind, via }, requestId: id, data: { code: error.code } }],
-        now,
-      )
+      const refusal: AuditEvent = { type, actor: { id: actor.id, kind: actor.kind, via }, requestId: id, data: { code: error.code } }
+      await audit.append(trx, [refusal], now)
     })
   }
 }

@@ -1,13 +1,18 @@
 import { type Principal, tallyVotes } from '../core/index.js'
 import type { GrantSigner } from '../grants/index.js'
+import { redactString } from '../policy/index.js'
 import type { RequestRecord } from './request-repository.js'
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString())
+const shown = (text: string | undefined | null): string | null => (text === undefined || text === null ? null : redactString(text))
 
 /**
- * The wire shape of a request (see docs/api.md). The requester sees the real
- * params of the current version, which it must run exactly, and its grant
- * token; everyone else sees redacted params and no token.
+ * The wire shape of a request (see docs/api.md). Every text a person may read
+ * (action, resource, environment, reason, bound file paths, vote reasons, the
+ * result's detail, the explanation) passes through the secret detectors, and
+ * context was redacted when it was stored. The requester sees the real params
+ * of the current version, which it must run exactly, and its grant token;
+ * everyone else sees redacted params and no token.
  */
 export async function toRequestView(record: RequestRecord, viewer: Principal, grants: GrantSigner): Promise<Record<string, unknown>> {
   const { state } = record
@@ -58,14 +63,14 @@ export async function toRequestView(record: RequestRecord, viewer: Principal, gr
   return {
     id: state.id,
     status: state.status,
-    action: state.action,
-    resource: state.resource,
-    environment: state.environment,
+    action: redactString(state.action),
+    resource: redactString(state.resource),
+    environment: redactString(state.environment),
     version: state.currentVersion,
     digest: state.digest,
     params,
-    bind: state.bind,
-    reason: record.reason,
+    bind: state.bind.map((file) => ({ path: redactString(file.path), sha256: file.sha256 })),
+    reason: shown(record.reason),
     context: record.context,
     requester: { id: state.requester.id, kind: state.requester.kind, display_name: state.requester.displayName },
     on_behalf_of: state.onBehalfOf ? { id: state.onBehalfOf.id, verified: state.onBehalfOf.verified } : null,
@@ -73,7 +78,7 @@ export async function toRequestView(record: RequestRecord, viewer: Principal, gr
       effect: record.effect,
       matched_rules: record.decision.matchedRules,
       risk: record.decision.risk,
-      explain: record.decision.explain,
+      explain: record.decision.explain.map(redactString),
       policy_sha256: record.decision.policySha256,
     },
     review,
@@ -81,14 +86,14 @@ export async function toRequestView(record: RequestRecord, viewer: Principal, gr
       voter_id: v.voterId,
       voter_name: v.voter.displayName,
       decision: v.decision,
-      reason: v.reason ?? null,
+      reason: shown(v.reason),
       version: v.version,
       via: v.via,
       at: iso(v.at),
     })),
     grant,
     result: state.result
-      ? { outcome: state.result.outcome, exit_code: state.result.exitCode ?? null, detail: state.result.detail ?? null }
+      ? { outcome: state.result.outcome, exit_code: state.result.exitCode ?? null, detail: shown(state.result.detail) }
       : null,
     created_at: iso(state.createdAt),
     updated_at: iso(state.updatedAt),

@@ -1,7 +1,8 @@
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { CountersignError, isCountersignError, type Principal, reviewEligibility } from '../core/index.js'
 import type { GrantSigner } from '../grants/index.js'
 import { ADMIN_GROUP, type ApiKeyRepository, type Authenticator } from '../identity/index.js'
+import { redactString } from '../policy/index.js'
 import { type ApprovalService, canSee, toRequestView } from '../requests/index.js'
 import type { Store } from '../store/index.js'
 import {
@@ -41,6 +42,8 @@ export interface AppDependencies {
   /** Where people open a request in the console; shown by the CLI. */
   publicUrl: string
   logger: boolean
+  /** Where log lines go when logging is on; standard output when absent. */
+  logStream?: { write(line: string): void }
   trustProxy: boolean | string[]
   /** Aborted when the gateway stops: long-polls answer at once and event streams end. */
   shutdown: AbortSignal
@@ -69,7 +72,7 @@ function viaOf(request: FastifyRequest): string {
 /** Builds the gateway's HTTP API. */
 export function buildApp(deps: AppDependencies): FastifyInstance {
   const app = Fastify({
-    logger: deps.logger,
+    logger: deps.logger ? logOptions(deps.logStream) : false,
     bodyLimit: deps.bodyLimit,
     trustProxy: deps.trustProxy,
     return503OnClosing: true,
@@ -82,9 +85,10 @@ export function buildApp(deps: AppDependencies): FastifyInstance {
   })
   installErrorHandling(app, deps.metrics)
   app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+  // Bytes, not a string: Fastify's own decoding would turn invalid UTF-8 into U+FFFD before anyone could refuse it.
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
     try {
-      done(null, parseJsonBody(body as string))
+      done(null, parseJsonBody(body as Buffer))
     } catch (error) {
       done(error as Error, undefined)
     }
@@ -295,6 +299,24 @@ export function buildApp(deps: AppDependencies): FastifyInstance {
   }, { prefix: '/v1' })
 
   return app
+}
+
+/**
+ * Request lines name the path and query, which a caller may have put a secret
+ * in (`/v1/requests?action=…`); the log gets them through the detectors.
+ */
+function logOptions(stream: AppDependencies['logStream']): FastifyServerOptions['logger'] {
+  return {
+    ...(stream !== undefined ? { stream } : {}),
+    serializers: {
+      req: (request: FastifyRequest) => ({
+        method: request.method,
+        url: redactString(request.url),
+        host: request.host,
+        remoteAddress: request.ip,
+      }),
+    },
+  }
 }
 
 function keyView(record: Awaited<ReturnType<ApiKeyRepository['list']>>[number]): Record<string, unknown> {

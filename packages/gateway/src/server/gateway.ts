@@ -33,6 +33,8 @@ export interface GatewayHooks {
   /** Told about policy reloads and reload failures. */
   onPolicy?: (event: { ok: true; sha256: string } | { ok: false; error: CountersignError }) => void
   now?: () => number
+  /** Receives the request log's lines instead of standard output (when logging is on). */
+  logStream?: { write(line: string): void }
 }
 
 /** The example policy shipped with this installation (in the package, or at the repository root). */
@@ -68,11 +70,11 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
   const watcher = watchPolicy(policyFile, {
     onLoad(policy: CompiledPolicy) {
       hooks.onPolicy?.({ ok: true, sha256: policy.sha256 })
-      void reloadAudit?.record('policy.reloaded', { file: policyFile, sha256: policy.sha256 }, now())
+      void reloadAudit?.record({ type: 'policy.reloaded', data: { file: policyFile, sha256: policy.sha256 } }, now())
     },
     onError(error) {
       hooks.onPolicy?.({ ok: false, error })
-      void reloadAudit?.record('policy.reload_failed', { file: policyFile, message: error.message, keptSha256: watcher.current().sha256 }, now())
+      void reloadAudit?.record({ type: 'policy.reload_failed', data: { file: policyFile, message: error.message, kept_sha256: watcher.current().sha256 } }, now())
     },
   })
   const cleanup: Array<() => Promise<void> | void> = [() => watcher.close()]
@@ -147,6 +149,7 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
     const app = buildApp({
       service, authenticator, keys, keyAdmin, audit, grants, events, metrics, store, now,
       bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, logger: config.log, trustProxy: config.trustProxy, shutdown: shutdown.signal,
+      ...(hooks.logStream !== undefined ? { logStream: hooks.logStream } : {}),
     })
     await app.listen({ host: config.host, port: config.port })
     scheduler.start()

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { sql } from 'kysely'
 import { expect } from 'vitest'
+import { exportAuditLog } from '../../src/audit/index.js'
 import { ApiKeyRepository } from '../../src/identity/index.js'
 import { type GatewayHooks, loadGatewayConfig, startGateway } from '../../src/server/index.js'
 import { call } from './gateway-process.js'
@@ -32,6 +33,7 @@ export interface AuditRow {
   seq: number
   type: string
   requestId: string | null
+  actor: { id: string; kind: string; via: string }
   data: Record<string, unknown>
 }
 
@@ -54,6 +56,8 @@ export interface TestGateway {
   auditSince(afterSeq?: number): Promise<AuditRow[]>
   /** The sequence number of the newest audit entry (0 when the log is empty). */
   auditHead(): Promise<number>
+  /** The whole audit log as `countersign audit export` writes it. */
+  exportAudit(format: 'jsonl' | 'csv'): Promise<string>
   /** Stops the gateway, stays down for `downForMs`, and starts it on the same data directory or schema (the URL changes). */
   restart(downForMs?: number): Promise<void>
   /** Stops the gateway, drops the PostgreSQL schema and removes the data directory. */
@@ -66,6 +70,8 @@ export interface TestGatewayOptions {
   policy: string
   keys?: Record<string, KeySpec>
   hooks?: GatewayHooks
+  /** Turns the request log on and hands each of its lines here. */
+  log?: (line: string) => void
 }
 
 /**
@@ -79,7 +85,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   writeFileSync(policyFile, options.policy)
   const schema = options.backend === 'postgres' ? `cs_behaviour_${randomBytes(6).toString('hex')}` : undefined
   // An empty environment, so COUNTERSIGN_* variables of the shell running the tests cannot leak in.
-  const config = loadGatewayConfig(
+  const loaded = loadGatewayConfig(
     {
       dataDir,
       port: '0',
@@ -88,8 +94,11 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
     },
     {},
   )
+  const config = options.log !== undefined ? { ...loaded, log: true } : loaded
+  const log = options.log
+  const hooks: GatewayHooks = { ...options.hooks, ...(log !== undefined ? { logStream: { write: log } } : {}) }
 
-  let gateway = await startGateway(config, options.hooks)
+  let gateway = await startGateway(config, hooks)
   const adminToken = gateway.adminToken ?? ''
   expect(adminToken).toMatch(/^cs_/)
 
@@ -104,7 +113,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
   const auditSince = async (afterSeq = 0): Promise<AuditRow[]> => {
     const rows = await gateway.store.db
       .selectFrom('audit_entries')
-      .select(['seq', 'type', 'request_id', 'data'])
+      .select(['seq', 'type', 'request_id', 'actor', 'data'])
       .where('seq', '>', afterSeq)
       .orderBy('seq')
       .execute()
@@ -112,6 +121,7 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
       seq: Number(row.seq),
       type: row.type,
       requestId: row.request_id,
+      actor: JSON.parse(row.actor) as AuditRow['actor'],
       data: JSON.parse(row.data) as Record<string, unknown>,
     }))
   }
@@ -149,10 +159,17 @@ export async function startTestGateway(options: TestGatewayOptions): Promise<Tes
         .executeTakeFirst()
       return Number(row?.head ?? 0)
     },
+    async exportAudit(format) {
+      let text = ''
+      await exportAuditLog(gateway.store, { format }, (chunk) => {
+        text += chunk
+      })
+      return text
+    },
     async restart(downForMs = 0) {
       await gateway.stop()
       await delay(downForMs)
-      gateway = await startGateway(config, options.hooks)
+      gateway = await startGateway(config, hooks)
       expect(gateway.adminToken).toBeUndefined()
     },
     async close() {
