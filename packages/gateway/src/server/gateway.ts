@@ -118,6 +118,7 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
         databaseUrl: config.databaseUrl,
         scope,
         events,
+        store,
         onError: (error) => logError('the change feed lost its connection; reconnecting', error),
       })
       await feed.start()
