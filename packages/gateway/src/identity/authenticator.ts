@@ -4,9 +4,21 @@ import type { Principal } from '../core/index.js'
 import { API_KEY_PREFIX } from './api-key.js'
 import type { JwtVerifier } from './jwt-verifier.js'
 
+/**
+ * How often one caller may have an API key's secret checked (a deliberately
+ * slow scrypt). Checks skipped by the verified-key cache cost nothing and are
+ * not counted.
+ */
+export interface SecretCheckBudget {
+  /** False when the secret of `keyId` must not be checked now; the token is then refused unchecked. */
+  allows(keyId: string): boolean
+  /** Told when a checked secret of `keyId` was wrong. */
+  spent(keyId: string): void
+}
+
 /** The part of {@link ApiKeyRepository} the authenticator needs. */
 export interface ApiKeyAuthentication {
-  authenticate(token: string, now: number): Promise<Principal>
+  authenticate(token: string, now: number, budget?: SecretCheckBudget): Promise<Principal>
 }
 
 export interface AuthenticatorOptions {
@@ -50,8 +62,8 @@ export class Authenticator {
     }
   }
 
-  /** Resolves to the caller's principal, or rejects with `unauthenticated`. */
-  async authenticate(authorizationHeader: string | undefined, now: number): Promise<Principal> {
+  /** Resolves to the caller's principal, or rejects with `unauthenticated`. `budget` bounds the API key secrets checked. */
+  async authenticate(authorizationHeader: string | undefined, now: number, budget?: SecretCheckBudget): Promise<Principal> {
     if (authorizationHeader === undefined || authorizationHeader.trim() === '') {
       throw new CountersignError('unauthenticated', 'Missing Authorization header; send "Authorization: Bearer <token>".')
     }
@@ -61,7 +73,7 @@ export class Authenticator {
     }
     if (token.startsWith(API_KEY_PREFIX)) {
       if (this.#apiKeys === undefined) throw new CountersignError('unauthenticated', 'Unknown or revoked API key.')
-      return this.#apiKeys.authenticate(token, now)
+      return this.#apiKeys.authenticate(token, now, budget)
     }
     const verifier = this.#verifiers.get(unverifiedIssuer(token))
     if (verifier === undefined) {
