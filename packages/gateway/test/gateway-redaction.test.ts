@@ -87,21 +87,19 @@ async function openRawStream(url: string, token: string): Promise<RawStream> {
   let text = ''
   let lastId = 0
   let waiters: Array<() => void> = []
-  void (async () => {
-    try {
-      for (;;) {
-        const { value, done } = await reader.read()
-        if (done) return
-        text += decoder.decode(value, { stream: true })
-        for (const match of text.matchAll(/^id: (\d+)$/gm)) lastId = Math.max(lastId, Number(match[1]))
-        const woken = waiters
-        waiters = []
-        for (const wake of woken) wake()
-      }
-    } catch {
-      // aborted by close()
+  const pump = async (): Promise<void> => {
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) return
+      text += decoder.decode(value, { stream: true })
+      for (const match of text.matchAll(/^id: (\d+)$/gm)) lastId = Math.max(lastId, Number(match[1]))
+      const woken = waiters
+      waiters = []
+      for (const wake of woken) wake()
     }
-  })()
+  }
+  // The read fails once close() aborts the stream; that ends the pump.
+  pump().catch(() => undefined)
   return {
     text: () => text,
     async reached(seq) {

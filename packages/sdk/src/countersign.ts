@@ -4,11 +4,12 @@ import { HttpTransport } from './http-transport.js'
 import type { HttpCall, TokenSource } from './http-transport.js'
 import { parseRedemption, parseRequestView } from './parse-request-view.js'
 import { sleep } from './sleep.js'
+import { SDK_VERSION } from './version.js'
 import type { ActionRequest, ActionSpec, Redemption, ResultInput, VoteInput } from './types.js'
 import { pollTimeoutSeconds, waitDeadline } from './wait-deadline.js'
 
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
-const DEFAULT_USER_AGENT = 'countersign-sdk/0.1.0'
+const DEFAULT_USER_AGENT = `countersign-sdk/${SDK_VERSION}`
 // The gateway answers a long-poll at its timeout; this is how much later we call it lost.
 const LONG_POLL_MARGIN_MS = 10_000
 // A long-poll that comes back pending and unchanged sooner than this was not held by the

@@ -7,9 +7,11 @@ export type TokenSource = string | (() => string | Promise<string>)
 
 /**
  * Whether a failed attempt may have changed anything on the gateway. `not_delivered` means it
- * certainly did not: the connection was never made, or the answer was 503, which the gateway
- * sends only when its store is unavailable (nothing committed) and a proxy sends when it has no
- * gateway to forward to.
+ * did not: the connection was never made, or the answer was 503, which the gateway sends only
+ * when its store is unavailable and a proxy sends when it has no gateway to forward to. (A
+ * database connection lost during the very COMMIT of a call is answered 503 too, though the
+ * change may have been made; a retry of such a call is refused, one vote per person and one
+ * redemption per grant, never applied twice.)
  */
 export type Delivery = 'not_delivered' | 'unknown'
 

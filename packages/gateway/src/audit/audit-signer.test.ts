@@ -1,12 +1,12 @@
-import { createHash, generateKeyPairSync } from 'node:crypto'
+import { generateKeyPairSync } from 'node:crypto'
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { CountersignError } from '../core/index.js'
+import { signingKeyId } from '../signing-keys/index.js'
 import {
   AUDIT_SIGNING_KEY_FILE,
-  auditKeyId,
   loadAuditSigner,
   parseAuditPublicKey,
   verifyCheckpointSignature,
@@ -15,6 +15,8 @@ import {
 // RFC 8032 section 7.1, TEST 1.
 const RFC8032_SECRET = '9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60'
 const RFC8032_PUBLIC = 'd75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a'
+// RFC 8037 appendix A.3: the JWK thumbprint of that public key.
+const RFC8037_THUMBPRINT = 'kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k'
 const PKCS8_ED25519_PREFIX = '302e020100300506032b657004220420'
 
 function rfc8032Pem(): string {
@@ -54,19 +56,18 @@ describe('loadAuditSigner', () => {
 
   it('creates the data directory when it does not exist yet', () => {
     const signer = loadAuditSigner({ dataDir: join(dataDir, 'nested', 'data') })
-    expect(signer.keyId).toMatch(/^[0-9a-f]{16}$/)
+    expect(signer.keyId).toMatch(/^[A-Za-z0-9_-]{43}$/)
   })
 
-  it('derives the key id from the SHA-256 of the raw public key (RFC 8032 test key)', () => {
+  it('names the key by its RFC 7638 JWK thumbprint (the RFC 8037 appendix A example)', () => {
     const signer = loadAuditSigner({ privateKeyPem: rfc8032Pem() })
     expect(Buffer.from(signer.publicKeyJwk.x, 'base64url').toString('hex')).toBe(RFC8032_PUBLIC)
-    const expectedId = createHash('sha256').update(Buffer.from(RFC8032_PUBLIC, 'hex')).digest('hex').slice(0, 16)
-    expect(signer.keyId).toBe(expectedId)
+    expect(signer.keyId).toBe(RFC8037_THUMBPRINT)
     expect(signer.publicKeyJwk).toEqual({
       kty: 'OKP',
       crv: 'Ed25519',
       x: Buffer.from(RFC8032_PUBLIC, 'hex').toString('base64url'),
-      kid: expectedId,
+      kid: RFC8037_THUMBPRINT,
       alg: 'EdDSA',
       use: 'sig',
     })
@@ -92,7 +93,7 @@ describe('checkpoint signatures', () => {
     expect(checkpoint.key_id).toBe(signer.keyId)
     expect(verifyCheckpointSignature(checkpoint, parseAuditPublicKey(signer.publicKeyPem))).toBe(true)
     expect(verifyCheckpointSignature(checkpoint, parseAuditPublicKey(JSON.stringify(signer.publicKeyJwk)))).toBe(true)
-    expect(auditKeyId(parseAuditPublicKey(signer.publicKeyPem))).toBe(signer.keyId)
+    expect(signingKeyId(parseAuditPublicKey(signer.publicKeyPem))).toBe(signer.keyId)
   })
 
   it('fails when size, head or time changed after signing', () => {

@@ -1,8 +1,8 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto'
+import { createPublicKey, sign, verify } from 'node:crypto'
 import type { JsonWebKey, KeyObject } from 'node:crypto'
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CountersignError } from '../core/index.js'
+import { loadSigningKey, signingKeyFromPem } from '../signing-keys/index.js'
 import type { AuditCheckpoint } from './audit-entry.js'
 import { checkpointSigningInput } from './audit-hash.js'
 
@@ -21,7 +21,7 @@ export interface AuditPublicJwk {
 
 /** Signs audit checkpoints with an Ed25519 key. */
 export interface AuditSigner {
-  /** First 16 hex digits of the SHA-256 of the raw 32-byte public key. */
+  /** The RFC 7638 JWK thumbprint of the public key (see `signingKeyId`). */
   readonly keyId: string
   readonly publicKey: KeyObject
   /** SPKI PEM, what `countersign audit verify --public-key` reads. */
@@ -36,7 +36,7 @@ export interface AuditSigner {
  * or from `<dataDir>/audit-signing-key.pem`, creating that file (mode 0600)
  * on first use.
  *
- * @throws CountersignError `config_invalid` when the key is not an Ed25519 private key.
+ * @throws CountersignError `config_invalid` when the key cannot be read or created, or is not an Ed25519 private key.
  * @example
  * ```ts
  * const signer = loadAuditSigner({ dataDir: './.countersign' })
@@ -44,75 +44,20 @@ export interface AuditSigner {
  * ```
  */
 export function loadAuditSigner(source: { dataDir: string } | { privateKeyPem: string }): AuditSigner {
-  if ('privateKeyPem' in source) return signerFromPem(source.privateKeyPem, 'the configured audit signing key')
-  const file = join(source.dataDir, AUDIT_SIGNING_KEY_FILE)
-  return signerFromPem(readOrCreateKeyFile(source.dataDir, file), file)
-}
-
-function readOrCreateKeyFile(dataDir: string, file: string): string {
-  try {
-    return readFileSync(file, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw unreadable(file, error)
-  }
-  const { privateKey } = generateKeyPairSync('ed25519')
-  const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()
-  try {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 })
-    // `wx` fails if another process created the key in the meantime; that key wins.
-    writeFileSync(file, pem, { mode: 0o600, flag: 'wx' })
-    return pem
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return readFileSync(file, 'utf8')
-    throw unreadable(file, error)
-  }
-}
-
-function unreadable(file: string, error: unknown): CountersignError {
-  return new CountersignError(
-    'config_invalid',
-    `Cannot read or create the audit signing key ${file}: ${(error as Error).message}. Check the data directory's permissions.`,
-    { file },
-  )
-}
-
-function signerFromPem(pem: string, source: string): AuditSigner {
-  let privateKey: KeyObject
-  try {
-    privateKey = createPrivateKey(pem)
-  } catch (error) {
-    throw new CountersignError('config_invalid', `${source} is not a PEM private key: ${(error as Error).message}.`, { source })
-  }
-  if (privateKey.asymmetricKeyType !== 'ed25519') {
-    throw new CountersignError(
-      'config_invalid',
-      `${source} is a ${privateKey.asymmetricKeyType ?? 'unknown'} key; audit checkpoints need an Ed25519 key (openssl genpkey -algorithm ed25519).`,
-      { source },
-    )
-  }
-  const publicKey = createPublicKey(privateKey)
-  const keyId = auditKeyId(publicKey)
+  const key = 'privateKeyPem' in source
+    ? signingKeyFromPem(source.privateKeyPem, 'The configured audit signing key')
+    : loadSigningKey(join(source.dataDir, AUDIT_SIGNING_KEY_FILE), 'audit signing key')
+  const { privateKey, publicKey, keyId } = key
   return {
     keyId,
     publicKey,
     publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
-    publicKeyJwk: publicJwk(publicKey, keyId),
+    publicKeyJwk: { ...key.publicJwk, kid: keyId, alg: 'EdDSA', use: 'sig' },
     sign({ size, head_hash, ts }) {
       const signature = sign(null, checkpointSigningInput({ size, head_hash, ts }), privateKey).toString('base64url')
       return { size, head_hash, ts, signature, key_id: keyId }
     },
   }
-}
-
-function publicJwk(publicKey: KeyObject, kid: string): AuditPublicJwk {
-  const { x } = publicKey.export({ format: 'jwk' })
-  return { kty: 'OKP', crv: 'Ed25519', x: x ?? '', kid, alg: 'EdDSA', use: 'sig' }
-}
-
-/** The key id checkpoints carry: first 16 hex digits of the SHA-256 of the raw public key. */
-export function auditKeyId(publicKey: KeyObject): string {
-  const { x } = publicKey.export({ format: 'jwk' })
-  return createHash('sha256').update(Buffer.from(x ?? '', 'base64url')).digest('hex').slice(0, 16)
 }
 
 /**

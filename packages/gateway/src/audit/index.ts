@@ -3,7 +3,6 @@ export { GENESIS_HASH, hashAuditEntry } from './audit-hash.js'
 export { appendAuditEvents } from './append-audit-events.js'
 export {
   AUDIT_SIGNING_KEY_FILE,
-  auditKeyId,
   loadAuditSigner,
   parseAuditPublicKey,
   verifyCheckpointSignature,

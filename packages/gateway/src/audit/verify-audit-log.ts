@@ -3,7 +3,8 @@ import type { Kysely, Selectable } from 'kysely'
 import type { AuditEntriesTable, Database, Store } from '../store/index.js'
 import type { AuditCheckpoint, AuditEntry } from './audit-entry.js'
 import { GENESIS_HASH, hashAuditEntry, hashCanonicalParts } from './audit-hash.js'
-import { auditKeyId, parseAuditPublicKey, verifyCheckpointSignature } from './audit-signer.js'
+import { signingKeyId } from '../signing-keys/index.js'
+import { parseAuditPublicKey, verifyCheckpointSignature } from './audit-signer.js'
 import { readAuditTail } from './append-audit-events.js'
 import { getLatestCheckpoint } from './checkpointer.js'
 
@@ -55,7 +56,7 @@ export async function verifyAuditLog(
   onProgress?: (progress: AuditVerifyProgress) => void,
 ): Promise<AuditVerification> {
   const publicKey = typeof options.publicKey === 'string' ? parseAuditPublicKey(options.publicKey) : options.publicKey
-  const keyId = auditKeyId(publicKey)
+  const keyId = signingKeyId(publicKey)
   const { db } = store
 
   // Read the checkpoint bound first: every checkpoint that exists now was

@@ -1,5 +1,6 @@
 import { type ActionRequest, Countersign, CountersignError as ClientError } from '@countersign/sdk'
 import type { Command } from 'commander'
+import { VERSION } from '../version.js'
 
 /** Exit codes of the client commands, documented in docs/cli.md. */
 export const EXIT = {
@@ -39,7 +40,7 @@ export function connection(options: ClientOptions): { url: string; token: string
 
 export function client(options: ClientOptions): Countersign {
   const { url, token } = connection(options)
-  return new Countersign({ url, token, userAgent: 'countersign-cli/0.1.0' })
+  return new Countersign({ url, token, userAgent: `countersign-cli/${VERSION}` })
 }
 
 /** A mistake in how the command was called. */

@@ -6,12 +6,13 @@ import { registerPolicyCommands } from './policy-commands.js'
 import { registerRequestCommands } from './request-commands.js'
 import { registerRunCommand } from './run-command.js'
 import { registerServeCommand } from './serve-command.js'
+import { VERSION } from '../version.js'
 
 /** Builds the `countersign` command tree. */
 export function buildProgram(): Command {
   const program = new Command('countersign')
     .description('Action-level approvals for AI agents and pipelines')
-    .version('0.1.0')
+    .version(VERSION)
     .showHelpAfterError()
     // Set before the subcommands are added: commander copies it into each one as it is created.
     .exitOverride()

@@ -1,8 +1,7 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { errors as joseErrors, exportJWK, type JWK, jwtVerify, SignJWT } from 'jose'
+import { errors as joseErrors, type JWK, jwtVerify, SignJWT } from 'jose'
 import { CountersignError } from '../core/index.js'
+import { loadSigningKey, type SigningKey, signingKeyFromPem } from '../signing-keys/index.js'
 
 /** The claims a grant carries. `dig` binds it to one exact action. */
 export interface GrantClaims {
@@ -20,7 +19,8 @@ export interface GrantClaims {
   aud: string
 }
 
-const KEY_FILE = 'grant-signing-key.pem'
+/** The grant signing key's file name inside the data directory. */
+export const GRANT_SIGNING_KEY_FILE = 'grant-signing-key.pem'
 
 /**
  * Signs and verifies grant tokens (EdDSA JWTs). The key pair lives in the data
@@ -29,36 +29,29 @@ const KEY_FILE = 'grant-signing-key.pem'
  * the same token: the gateway never needs to store tokens.
  */
 export class GrantSigner {
+  /** The RFC 7638 JWK thumbprint of the public key, sent as `kid`. */
   readonly keyId: string
   readonly audience: string
   readonly issuer: string
-  readonly #privateKey: KeyObject
-  readonly #publicKey: KeyObject
+  readonly #key: SigningKey
 
-  constructor(privateKey: KeyObject, options: { audience: string; issuer: string }) {
-    if (privateKey.asymmetricKeyType !== 'ed25519') {
-      throw new TypeError('the grant signing key must be an Ed25519 private key')
-    }
-    this.#privateKey = privateKey
-    this.#publicKey = createPublicKey(privateKey)
-    const raw = this.#publicKey.export({ format: 'der', type: 'spki' })
-    this.keyId = createHash('sha256').update(raw).digest('hex').slice(0, 16)
+  constructor(key: SigningKey, options: { audience: string; issuer: string }) {
+    this.#key = key
+    this.keyId = key.keyId
     this.audience = options.audience
     this.issuer = options.issuer
   }
 
-  /** Loads the key from `pem`, or from the data directory (creating it on first use). */
-  static load(options: { dataDir?: string; pem?: string; audience: string; issuer: string }): GrantSigner {
-    if (options.pem) return new GrantSigner(createPrivateKey(options.pem), options)
-    if (!options.dataDir) throw new TypeError('a data directory or a PEM key is required')
-    const file = join(options.dataDir, KEY_FILE)
-    if (!existsSync(file)) {
-      mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
-      const { privateKey } = generateKeyPairSync('ed25519')
-      writeFileSync(file, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' })
-      chmodSync(file, 0o600)
-    }
-    return new GrantSigner(createPrivateKey(readFileSync(file)), options)
+  /**
+   * Loads the key from `pem`, or from the data directory (creating it on first use).
+   *
+   * @throws CountersignError `config_invalid` when the key cannot be read or created, or is not an Ed25519 private key.
+   */
+  static load(options: ({ dataDir: string } | { pem: string }) & { audience: string; issuer: string }): GrantSigner {
+    const key = 'pem' in options
+      ? signingKeyFromPem(options.pem, 'The configured grant signing key')
+      : loadSigningKey(join(options.dataDir, GRANT_SIGNING_KEY_FILE), 'grant signing key')
+    return new GrantSigner(key, options)
   }
 
   async sign(claims: Omit<GrantClaims, 'aud'>, issuedAtMs: number): Promise<string> {
@@ -70,7 +63,7 @@ export class GrantSigner {
       .setAudience(this.audience)
       .setIssuedAt(Math.floor(issuedAtMs / 1000))
       .setExpirationTime(claims.exp)
-      .sign(this.#privateKey)
+      .sign(this.#key.privateKey)
   }
 
   /**
@@ -79,7 +72,7 @@ export class GrantSigner {
    */
   async verify(token: string, now: number): Promise<GrantClaims> {
     try {
-      const { payload } = await jwtVerify(token, this.#publicKey, {
+      const { payload } = await jwtVerify(token, this.#key.publicKey, {
         algorithms: ['EdDSA'],
         audience: this.audience,
         issuer: this.issuer,
@@ -106,7 +99,6 @@ export class GrantSigner {
 
   /** The public key set verifiers use to check grants offline. */
   async jwks(): Promise<{ keys: JWK[] }> {
-    const jwk = await exportJWK(this.#publicKey)
-    return { keys: [{ ...jwk, kid: this.keyId, alg: 'EdDSA', use: 'sig' }] }
+    return { keys: [{ ...this.#key.publicJwk, kid: this.keyId, alg: 'EdDSA', use: 'sig' }] }
   }
 }

@@ -1,1 +1,1 @@
-export { type GrantClaims, GrantSigner } from './grant-signer.js'
+export { GRANT_SIGNING_KEY_FILE, type GrantClaims, GrantSigner } from './grant-signer.js'

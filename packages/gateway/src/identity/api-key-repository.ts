@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { CountersignError } from '../core/index.js'
 import type { Principal, PrincipalKind } from '../core/index.js'
 import { type ApiKeysTable, type Database, runSql } from '../store/index.js'
+import type { SecretCheckBudget } from './authenticator.js'
 import { API_KEY_PREFIX, generateApiKey, hashApiKeySecret, parseApiKeyToken, verifyApiKeySecret } from './api-key.js'
 import { operatorRightsProblem } from './operator-rights.js'
 import { VerifiedKeyCache } from './verified-key-cache.js'
@@ -150,16 +151,22 @@ export class ApiKeyRepository {
   /**
    * Turns a `cs_...` token into the principal its key was created for.
    * Anything else (a malformed token, an unknown id, a wrong secret, a revoked
-   * key) is refused with the same `unauthenticated` error, so a caller learns
-   * nothing about which part was wrong.
+   * key, a secret `budget` does not allow checking) is refused with the same
+   * `unauthenticated` error, so a caller learns nothing about which part was wrong.
    */
-  async authenticate(token: string, now: number): Promise<Principal> {
+  async authenticate(token: string, now: number, budget?: SecretCheckBudget): Promise<Principal> {
     const parsed = parseApiKeyToken(token)
     if (parsed === undefined) throw unknownOrRevoked()
     // Every authenticated call runs this; a prepared statement skips building the query each time.
     const row = (await runSql<Selectable<ApiKeysTable>>(this.#db, KEY_BY_ID_SQL, [parsed.id])).rows[0]
     if (row === undefined || row.revoked_at !== null) throw unknownOrRevoked()
-    const verified = await this.cache.verify(token, row.id, row.hash, now, () => verifyApiKeySecret(parsed.secret, row.hash))
+    // A token verified a moment ago costs nothing to accept; only a scrypt check is counted against the budget.
+    if (budget !== undefined && !this.cache.has(token, row.id, row.hash, now) && !budget.allows(row.id)) throw unknownOrRevoked()
+    const verified = await this.cache.verify(token, row.id, row.hash, now, async () => {
+      const right = await verifyApiKeySecret(parsed.secret, row.hash)
+      if (!right) budget?.spent(row.id)
+      return right
+    })
     if (!verified) throw unknownOrRevoked()
     return principalFromRecord(recordFromRow(row))
   }

@@ -5,9 +5,21 @@ import { API_KEY_PREFIX } from './api-key.js'
 import type { JwtVerifier } from './jwt-verifier.js'
 import { operatorRightsProblem } from './operator-rights.js'
 
+/**
+ * How often one caller may have an API key's secret checked (a deliberately
+ * slow scrypt). Checks skipped by the verified-key cache cost nothing and are
+ * not counted.
+ */
+export interface SecretCheckBudget {
+  /** False when the secret of `keyId` must not be checked now; the token is then refused unchecked. */
+  allows(keyId: string): boolean
+  /** Told when a checked secret of `keyId` was wrong. */
+  spent(keyId: string): void
+}
+
 /** The part of {@link ApiKeyRepository} the authenticator needs. */
 export interface ApiKeyAuthentication {
-  authenticate(token: string, now: number): Promise<Principal>
+  authenticate(token: string, now: number, budget?: SecretCheckBudget): Promise<Principal>
 }
 
 export interface AuthenticatorOptions {
@@ -54,10 +66,11 @@ export class Authenticator {
   /**
    * Resolves to the caller's principal, or rejects with `unauthenticated`, or
    * `forbidden` for a non-human principal with operator rights (whatever
-   * granted them, a stored key or a token's groups claim).
+   * granted them, a stored key or a token's groups claim). `budget` bounds the
+   * API key secrets checked.
    */
-  async authenticate(authorizationHeader: string | undefined, now: number): Promise<Principal> {
-    const principal = await this.#identify(authorizationHeader, now)
+  async authenticate(authorizationHeader: string | undefined, now: number, budget?: SecretCheckBudget): Promise<Principal> {
+    const principal = await this.#identify(authorizationHeader, now, budget)
     const problem = operatorRightsProblem(principal.kind, principal.groups)
     if (problem !== undefined) {
       throw new CountersignError('forbidden', `${principal.id} is refused: ${problem}. Revoke its key and give the operator a human key.`, {
@@ -68,7 +81,7 @@ export class Authenticator {
     return principal
   }
 
-  async #identify(authorizationHeader: string | undefined, now: number): Promise<Principal> {
+  async #identify(authorizationHeader: string | undefined, now: number, budget?: SecretCheckBudget): Promise<Principal> {
     if (authorizationHeader === undefined || authorizationHeader.trim() === '') {
       throw new CountersignError('unauthenticated', 'Missing Authorization header; send "Authorization: Bearer <token>".')
     }
@@ -78,7 +91,7 @@ export class Authenticator {
     }
     if (token.startsWith(API_KEY_PREFIX)) {
       if (this.#apiKeys === undefined) throw new CountersignError('unauthenticated', 'Unknown or revoked API key.')
-      return this.#apiKeys.authenticate(token, now)
+      return this.#apiKeys.authenticate(token, now, budget)
     }
     const verifier = this.#verifiers.get(unverifiedIssuer(token))
     if (verifier === undefined) {

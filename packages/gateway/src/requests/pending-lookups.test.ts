@@ -4,7 +4,6 @@ import { join } from 'node:path'
 import { CompiledQuery, createQueryId, type KyselyPlugin, type RootOperationNode } from 'kysely'
 import { afterEach, beforeEach, expect, it } from 'vitest'
 import { openStore, type Store } from '../store/index.js'
-import type { ApprovalService } from './approval-service.js'
 import { PENDING_BY_DIGEST_SQL, requestRepository } from './request-repository.js'
 import { ReviewScheduler } from './review-scheduler.js'
 
@@ -70,14 +69,14 @@ it('finds due deadlines and escalations through an index, without reading every 
   const { plugin, nodes } = captureQueries()
   const scheduler = new ReviewScheduler({
     store: { ...store, db: store.db.withPlugin(plugin) },
-    // Nothing is due in an empty store, so the service is never called.
-    service: {} as ApprovalService,
     now: () => Date.now(),
     onError: (error) => {
       throw error
     },
   })
-  expect(await scheduler.runDue(Date.now())).toBe(0)
+  // Nothing is due in an empty store, so the service is never called.
+  const fire = (): Promise<never> => Promise.reject(new Error('nothing should fire'))
+  expect(await scheduler.runDue(Date.now(), { fire })).toBe(0)
   const requestPlans = (await plans(nodes)).filter((plan) => !plan.includes('grants'))
   expect(requestPlans).toHaveLength(2)
   for (const plan of requestPlans) expect(plan).toMatch(/^SEARCH requests USING INDEX requests_(status|pending_\w+)_idx/)

@@ -2,6 +2,9 @@ import { isCountersignError } from '../core/index.js'
 import { PENDING, type Store } from '../store/index.js'
 import type { ApprovalService } from './approval-service.js'
 
+/** What the scheduler fires timers through. */
+export type TimerTarget = Pick<ApprovalService, 'fire'>
+
 /** The longest the scheduler sleeps before looking again, so changes made by other replicas are seen. */
 const MAX_SLEEP_MS = 30_000
 const BATCH = 100
@@ -11,25 +14,29 @@ const BATCH = 100
  * requests, expiry of unredeemed grants. Nothing lives only in memory, so a
  * restart loses no timer; each firing is a locked, guarded transition, so a
  * timer seen by two replicas (or twice) changes the request once.
+ *
+ * It is built before the approval service (which tells it of new deadlines)
+ * and fires nothing until `start` hands it that service.
  */
 export class ReviewScheduler {
   readonly #store: Store
-  readonly #service: ApprovalService
   readonly #now: () => number
   readonly #onError: (error: unknown) => void
+  #service: TimerTarget | undefined
   #timer: NodeJS.Timeout | undefined
   #nextAt = Number.POSITIVE_INFINITY
   #running: Promise<void> | undefined
-  #stopped = false
+  #stopped = true
 
-  constructor(options: { store: Store; service: ApprovalService; now: () => number; onError: (error: unknown) => void }) {
+  constructor(options: { store: Store; now: () => number; onError: (error: unknown) => void }) {
     this.#store = options.store
-    this.#service = options.service
     this.#now = options.now
     this.#onError = options.onError
   }
 
-  start(): void {
+  /** Fires due timers through `service` from now on, starting with any already due. */
+  start(service: TimerTarget): void {
+    this.#service = service
     this.#stopped = false
     this.#arm(this.#now())
   }
@@ -45,8 +52,9 @@ export class ReviewScheduler {
     if (!this.#stopped && at < this.#nextAt) this.#arm(at)
   }
 
-  /** Fires everything due at `now`; returns how many timers fired. */
-  async runDue(now: number): Promise<number> {
+  /** Fires everything due at `now` through `service` (the started one by default); returns how many timers fired. */
+  async runDue(now: number, service: TimerTarget | undefined = this.#service): Promise<number> {
+    if (service === undefined) throw new TypeError('ReviewScheduler.runDue needs a service: call start(service) first, or pass one')
     const db = this.#store.db
     let fired = 0
     const [expiring, escalating, grants] = await Promise.all([
@@ -57,7 +65,7 @@ export class ReviewScheduler {
     ])
     const fire = async (id: string, type: 'expire' | 'escalate' | 'grant_expired'): Promise<void> => {
       try {
-        await this.#service.fire(id, { type })
+        await service.fire(id, { type })
         fired += 1
       } catch (error) {
         // Another replica (or a vote) got there first: the guarded transition refused, nothing changed.

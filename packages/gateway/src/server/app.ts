@@ -49,8 +49,10 @@ export interface AppDependencies {
   shutdown: AbortSignal
 }
 
-/** Failed authentications one address may make in a minute before it is refused outright. */
+/** Failed authentications one address may make in a minute before its failures are throttled. */
 const FAILED_AUTH_LIMIT = 30
+/** Wrong secrets for one key a throttled address may still have checked in that minute. */
+const WRONG_SECRETS_PER_KEY = 3
 
 /** The routes that take a query string; every other route refuses one. */
 const QUERY_ROUTES = new Set(['/v1/requests', '/v1/requests/:id/wait'])
@@ -95,19 +97,20 @@ export function buildApp(deps: AppDependencies): FastifyInstance {
   })
   app.decorateRequest('principal', null as unknown as Principal)
 
-  const failedAuth = new FailedAuthLimiter({ limit: FAILED_AUTH_LIMIT, windowMs: 60_000 })
+  const failedAuth = new FailedAuthLimiter({ limit: FAILED_AUTH_LIMIT, perKeyLimit: WRONG_SECRETS_PER_KEY, windowMs: 60_000 })
+  // A throttled address still gets in with a valid key; its failures are answered rate_limited.
   const authenticate = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const now = deps.now()
     const waitMs = failedAuth.retryAfterMs(request.ip, now)
-    if (waitMs > 0) {
-      void reply.header('retry-after', String(Math.ceil(waitMs / 1000)))
-      throw new CountersignError('rate_limited', `Too many failed sign-ins from this address; try again in ${Math.ceil(waitMs / 1000)} s.`)
-    }
     try {
-      request.principal = await deps.authenticator.authenticate(request.headers.authorization, now)
+      request.principal = await deps.authenticator.authenticate(request.headers.authorization, now, failedAuth.secretCheckBudget(request.ip, now))
     } catch (error) {
-      if (isCountersignError(error) && error.code === 'unauthenticated') failedAuth.recordFailure(request.ip, now)
-      throw error
+      if (!isCountersignError(error) || error.code !== 'unauthenticated') throw error
+      failedAuth.recordFailure(request.ip, now)
+      if (waitMs === 0) throw error
+      const seconds = Math.ceil(waitMs / 1000)
+      void reply.header('retry-after', String(seconds))
+      throw new CountersignError('rate_limited', `Too many failed sign-ins from this address; try again in ${seconds} s. A valid key is still accepted.`)
     }
   }
   const view = (record: Parameters<typeof toRequestView>[0], request: FastifyRequest) =>

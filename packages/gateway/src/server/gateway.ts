@@ -66,15 +66,17 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
   const now = hooks.now ?? Date.now
   const policyFile = resolvePolicyFile(config)
   // The policy is read first: an invalid one refuses the start before anything touches the store.
+  // Reloads are audited once the store is open; a failed audit write is logged, never left to crash the process.
   let reloadAudit: GatewayAudit | undefined
+  const reloadNotAudited = (error: unknown): void => logError('auditing a policy reload failed; the reload stands', error)
   const watcher = watchPolicy(policyFile, {
     onLoad(policy: CompiledPolicy) {
       hooks.onPolicy?.({ ok: true, sha256: policy.sha256 })
-      void reloadAudit?.record({ type: 'policy.reloaded', data: { file: policyFile, sha256: policy.sha256 } }, now())
+      reloadAudit?.record({ type: 'policy.reloaded', data: { file: policyFile, sha256: policy.sha256 } }, now()).catch(reloadNotAudited)
     },
     onError(error) {
       hooks.onPolicy?.({ ok: false, error })
-      void reloadAudit?.record({ type: 'policy.reload_failed', data: { file: policyFile, message: error.message, kept_sha256: watcher.current().sha256 } }, now())
+      reloadAudit?.record({ type: 'policy.reload_failed', data: { file: policyFile, message: error.message, kept_sha256: watcher.current().sha256 } }, now()).catch(reloadNotAudited)
     },
   })
   const cleanup: Array<() => Promise<void> | void> = [() => watcher.close()]
@@ -121,14 +123,17 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
         databaseUrl: config.databaseUrl,
         scope,
         events,
+        store,
         onError: (error) => logError('the change feed lost its connection; reconnecting', error),
       })
       await feed.start()
       const started = feed
       cleanup.push(() => started.close())
     }
-    // The listener only fires once requests flow, after the scheduler below exists.
-    const metrics: GatewayMetrics = new GatewayMetrics(() => service.countPending())
+    // Built in the order they depend on each other: the scheduler and the metrics hear of changes before
+    // the service that makes them exists; the service is handed to them once it does.
+    const scheduler = new ReviewScheduler({ store, now, onError: (error) => logError('the scheduler failed', error) })
+    const metrics = new GatewayMetrics()
     const listener: ChangeListener = {
       requestChanged({ requestId, seq, before, after, effect }) {
         events.publish({ requestId, seq })
@@ -141,10 +146,10 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
       },
     }
     const service = new ApprovalService({ store, policy: () => watcher.current(), grants, audit, listener, now, grantTtlMs: config.grantTtlMs })
+    metrics.countPendingWith(() => service.countPending())
     const keyAdmin = new KeyAdmin({ store, keys, audit, now })
     const adminToken = await bootstrapAdminKey(store, keyAdmin)
 
-    const scheduler = new ReviewScheduler({ store, service, now, onError: (error) => logError('the scheduler failed', error) })
     const shutdown = new AbortController()
     const app = buildApp({
       service, authenticator, keys, keyAdmin, audit, grants, events, metrics, store, now,
@@ -152,7 +157,7 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
       ...(hooks.logStream !== undefined ? { logStream: hooks.logStream } : {}),
     })
     await app.listen({ host: config.host, port: config.port })
-    scheduler.start()
+    scheduler.start(service)
     // The time rule of checkpoints must fire even when nothing is being appended.
     const checkpointTimer = setInterval(() => {
       audit.checkpointNow(now()).catch((error: unknown) => logError('signing a checkpoint failed', error))

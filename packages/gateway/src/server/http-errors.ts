@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance } from 'fastify'
 import type { z } from 'zod'
 import { CountersignError, decodeUtf8, httpStatusFor, isCountersignError, parseIJson } from '../core/index.js'
 import { redactString } from '../policy/index.js'
+import { isConnectionLost } from '../store/index.js'
 import type { GatewayMetrics } from './metrics.js'
 
 /** Turns zod issues into one `invalid_request` error that names every bad field. */
@@ -53,13 +54,23 @@ function fromFastifyError(error: FastifyError): CountersignError | undefined {
 }
 
 /**
+ * A database restart or failover cut the connection under this call. Whether
+ * its transaction committed is unknown to the gateway, so the client is told
+ * to try again rather than that anything failed or succeeded.
+ */
+function storeUnavailable(error: unknown): CountersignError | undefined {
+  if (!isConnectionLost(error)) return undefined
+  return new CountersignError('store_unavailable', 'The database connection was lost while answering; try again shortly.')
+}
+
+/**
  * Every error leaves as `{error: {code, message, details}}` with the status from
- * `httpStatusFor`. Anything unexpected becomes an opaque 500 and a log line,
+ * `httpStatusFor`; a lost database connection is `store_unavailable`. Anything unexpected becomes an opaque 500 and a log line,
  * never a stack trace.
  */
 export function installErrorHandling(app: FastifyInstance, metrics: GatewayMetrics): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const known = isCountersignError(error) ? error : fromFastifyError(error)
+    const known = isCountersignError(error) ? error : (storeUnavailable(error) ?? fromFastifyError(error))
     if (known) {
       metrics.errors.inc({ code: known.code })
       void reply.status(httpStatusFor(known.code)).send({ error: known.toJSON() })

@@ -8,9 +8,12 @@ export class GatewayMetrics {
   readonly votes: Counter<'decision'>
   readonly grantsRedeemed: Counter
   readonly errors: Counter<'code'>
+  /** Where the pending gauge reads from; set once the approval service exists. */
+  #countPending: (() => Promise<number>) | undefined
 
-  constructor(countPending: () => Promise<number>) {
+  constructor() {
     const registers = [this.registry]
+    const pending = (): Promise<number> | undefined => this.#countPending?.()
     this.requests = new Counter({
       name: 'countersign_requests_total',
       help: 'Action requests by the policy effect they received.',
@@ -29,7 +32,8 @@ export class GatewayMetrics {
       help: 'Requests waiting for review.',
       registers,
       async collect() {
-        this.set(await countPending())
+        const count = await pending()
+        if (count !== undefined) this.set(count)
       },
     })
     this.votes = new Counter({
@@ -49,5 +53,10 @@ export class GatewayMetrics {
       labelNames: ['code'],
       registers,
     })
+  }
+
+  /** Names the source of `countersign_pending_requests`, read at each scrape. */
+  countPendingWith(countPending: () => Promise<number>): void {
+    this.#countPending = countPending
   }
 }

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { ERROR_CODES } from '../core/index.js'
 import { cancelBody, createKeyBody, createRequestBody, listQuery, redeemBody, resultBody, voteBody, waitQuery } from './api-schemas.js'
+import { VERSION } from '../version.js'
 
 const schema = (type: z.ZodType) => z.toJSONSchema(type, { io: 'input', unrepresentable: 'any' })
 
@@ -36,7 +37,7 @@ let document: Record<string, unknown> | undefined
 export function openApiDocument(): Record<string, unknown> {
   document ??= {
     openapi: '3.1.0',
-    info: { title: 'Countersign', version: '0.1.0', description: 'Action-level approvals for AI agents and pipelines.' },
+    info: { title: 'Countersign', version: VERSION, description: 'Action-level approvals for AI agents and pipelines.' },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       schemas: { RequestView: { type: 'object', description: 'See docs/api.md for the fields.' }, Error: errorBody },

@@ -1,7 +1,8 @@
 import pg from 'pg'
 import { PostgresDialect } from 'kysely'
-import type { DatabaseIntrospector, Kysely } from 'kysely'
+import type { DatabaseIntrospector, Kysely, PostgresCursor, PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely'
 import type { CustomTypesConfig } from 'pg'
+import { isConnectionLost } from '../connection-lost.js'
 import type { StoreBackend } from '../store-backend.js'
 import { SchemaScopedIntrospector } from './schema-scoped-introspector.js'
 
@@ -61,9 +62,68 @@ export function createPostgresBackend(databaseUrl: string, schema: string | unde
     connectionTimeoutMillis: 10_000,
     ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
   })
-  // An idle client whose server connection dies is dropped by the pool and the
-  // next query opens a new one; without a listener the error would crash the process.
+  // A server connection can die at any time (restart, failover, pg_terminate_backend). An idle client that
+  // loses it is dropped by the pool, which reports it here. A checked-out client reports it on itself: the
+  // query in flight, or the next one, fails (and is answered store_unavailable), and the pool discards the
+  // client when it comes back. Without these listeners the `error` event would crash the process.
   pool.on('error', () => {})
+  pool.on('connect', (client) => client.on('error', () => {}))
   const describe = maskDatabaseUrl(databaseUrl) + (schema === undefined ? '' : ` (schema ${schema})`)
-  return { dialect: 'postgres', kyselyDialect: new SchemaScopedPostgresDialect({ pool }), describe }
+  return { dialect: 'postgres', kyselyDialect: new SchemaScopedPostgresDialect({ pool: discardingLostConnections(pool) }), describe }
+}
+
+/**
+ * The pool as Kysely sees it, except that a client whose connection was lost
+ * under a query goes back to the pool as broken and is closed, not lent out
+ * again. Kysely releases clients without saying why, and a client whose
+ * backend was terminated can look usable for a moment after the query failed.
+ */
+function discardingLostConnections(pool: pg.Pool): PostgresPool {
+  // Kysely keys its connection objects by client, so each pg client keeps one wrapper.
+  const wrappers = new WeakMap<pg.PoolClient, LostConnectionAwareClient>()
+  return {
+    async connect() {
+      const client = await pool.connect()
+      let wrapper = wrappers.get(client)
+      if (wrapper === undefined) {
+        wrapper = new LostConnectionAwareClient(client)
+        wrappers.set(client, wrapper)
+      }
+      return wrapper
+    },
+    end: () => pool.end(),
+  }
+}
+
+class LostConnectionAwareClient implements PostgresPoolClient {
+  readonly #client: pg.PoolClient
+  #lost = false
+
+  constructor(client: pg.PoolClient) {
+    this.#client = client
+  }
+
+  query<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>>
+  query<R>(cursor: PostgresCursor<R>): PostgresCursor<R>
+  query<R>(sql: string | PostgresCursor<R>, parameters: ReadonlyArray<unknown> = []): Promise<PostgresQueryResult<R>> | PostgresCursor<R> {
+    // Kysely passes a cursor only when its dialect is given a cursor class, and this one is not.
+    if (typeof sql !== 'string') throw new TypeError('The Countersign PostgreSQL store does not stream through cursors.')
+    return this.#run<R>(sql, parameters)
+  }
+
+  release(): void {
+    const lost = this.#lost
+    this.#lost = false
+    this.#client.release(lost || undefined)
+  }
+
+  async #run<R>(sql: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<R>> {
+    try {
+      // pg types `command` as any string and rows as plain records; Kysely's narrower view of the same result.
+      return (await this.#client.query(sql, [...parameters])) as unknown as PostgresQueryResult<R>
+    } catch (error) {
+      if (isConnectionLost(error)) this.#lost = true
+      throw error
+    }
+  }
 }

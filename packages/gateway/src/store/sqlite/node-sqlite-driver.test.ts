@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { sql } from 'kysely'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openStore, type Store } from '../open-store.js'
 import { requestRow } from '../test-rows.js'
@@ -62,5 +63,56 @@ describe('the node:sqlite driver with group commit', () => {
     )
     await Promise.all(work)
     expect(await store.db.selectFrom('requests').select('id').execute()).toHaveLength(40)
+  })
+
+  describe('when the group COMMIT fails', () => {
+    // A deferred foreign key is checked at COMMIT, not when the savepoint is released: a real COMMIT failure.
+    beforeEach(async () => {
+      await sql`create table parents (id text primary key)`.execute(store.db)
+      await sql`create table children (id text primary key, parent text references parents (id) deferrable initially deferred)`.execute(store.db)
+    })
+
+    /** Starts `orphan` and, queued behind it, `others`; they all run before the COMMIT they share. */
+    const shareOneCommit = async (others: () => Array<Promise<unknown>>) => {
+      let queued: Array<Promise<unknown>> = []
+      const orphan = store.db.transaction().execute(async (trx) => {
+        await sql`insert into children (id, parent) values ('orphan', 'no-such-parent')`.execute(trx)
+        queued = others()
+      })
+      const [first] = await Promise.allSettled([orphan])
+      return [first, ...(await Promise.allSettled(queued))]
+    }
+
+    it('fails every transaction of the group and keeps none of them', async () => {
+      const outcomes = await shareOneCommit(() => [
+        store.db.transaction().execute((trx) => trx.insertInto('requests').values(row('req-innocent')).execute()),
+      ])
+      expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected'])
+      expect(String((outcomes[0] as PromiseRejectedResult).reason)).toMatch(/FOREIGN KEY constraint failed/)
+      await store.close()
+      store = await openStore({ dataDir })
+      expect(await store.db.selectFrom('requests').select('id').execute()).toEqual([])
+      expect((await sql<{ id: string }>`select id from children`.execute(store.db)).rows).toEqual([])
+    })
+
+    it('never answers a read or a write outside a transaction with a change the failed COMMIT rolled back', async () => {
+      const outcomes = await shareOneCommit(() => [
+        sql<{ id: string }>`select id from children`.execute(store.db),
+        store.db.insertInto('requests').values(row('req-plain-write')).execute(),
+      ])
+      expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected', 'rejected'])
+      for (const outcome of outcomes) expect(String((outcome as PromiseRejectedResult).reason)).toMatch(/FOREIGN KEY constraint failed/)
+      expect((await sql<{ id: string }>`select id from children`.execute(store.db)).rows).toEqual([])
+      expect(await store.db.selectFrom('requests').select('id').execute()).toEqual([])
+    })
+
+    it('goes on committing afterwards', async () => {
+      await shareOneCommit(() => [])
+      await store.db.transaction().execute(async (trx) => {
+        await sql`insert into parents (id) values ('p')`.execute(trx)
+        await sql`insert into children (id, parent) values ('c', 'p')`.execute(trx)
+      })
+      expect((await sql<{ id: string }>`select id from children`.execute(store.db)).rows).toEqual([{ id: 'c' }])
+    })
   })
 })

@@ -15,8 +15,14 @@ import type { DatabaseConnection, Driver, QueryCompiler, QueryResult } from 'kys
  * COMMIT at the next turn of the event loop makes them all durable. Each
  * caller's commit resolves only after that COMMIT, so nothing is answered
  * before it is durable, and a failing transaction rolls back to its own
- * savepoint without touching the others. A read that runs in between may see
- * a change whose COMMIT is still pending (never one that is rolled back).
+ * savepoint without touching the others.
+ *
+ * A COMMIT can still fail (a full disk, an I/O error, a deferred constraint),
+ * and then the whole group rolls back. A statement outside any transaction
+ * that runs while a COMMIT is pending may see the group's changes, so it is
+ * held like a member of the group: its result is answered only once that
+ * COMMIT succeeds, and it fails with the group otherwise. So no caller is
+ * ever answered with a change that was rolled back.
  */
 export class NodeSqliteDriver implements Driver {
   readonly #database: DatabaseSync
@@ -26,10 +32,12 @@ export class NodeSqliteDriver implements Driver {
   #open = false
   /** True while a COMMIT of the open physical transaction is scheduled. */
   #flushScheduled = false
-  /** Transactions released to their savepoint, waiting for the physical COMMIT. */
+  /** Transactions released to their savepoint, and statements that saw them, waiting for the physical COMMIT. */
   #group: Array<{ resolve: () => void; reject: (error: unknown) => void }> = []
   /** Holds whose commit handed the connection on early; releasing them must not unlock again. */
   readonly #handedOn = new WeakSet<DatabaseConnection>()
+  /** Holds inside a transaction of their own, whose statements wait for nothing but their own commit. */
+  readonly #inTransaction = new WeakSet<DatabaseConnection>()
 
   constructor(database: DatabaseSync) {
     this.#database = database
@@ -41,7 +49,25 @@ export class NodeSqliteDriver implements Driver {
   async acquireConnection(): Promise<DatabaseConnection> {
     await this.#mutex.lock()
     // A handle per hold, so a release can tell whose hold it ends.
-    return new ConnectionHold(this.#connection)
+    return new ConnectionHold(this)
+  }
+
+  /**
+   * Runs a statement on `hold`. Outside a transaction, while a COMMIT is
+   * pending, the answer waits for that COMMIT (see the class comment).
+   */
+  async runOn<R>(hold: DatabaseConnection, compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    await this.#retake(hold)
+    const result = await this.#connection.executeQuery<R>(compiledQuery)
+    if (this.#open && !this.#inTransaction.has(hold)) await this.#joinGroup(hold)
+    return result
+  }
+
+  /** Streams a statement's rows on `hold`; outside a transaction, a pending COMMIT is made first, so rows leave durable. */
+  async *streamOn<R>(hold: DatabaseConnection, compiledQuery: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    await this.#retake(hold)
+    if (this.#open && !this.#inTransaction.has(hold)) this.#commitGroup()
+    yield* this.#connection.streamQuery<R>(compiledQuery, chunkSize)
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
@@ -52,22 +78,23 @@ export class NodeSqliteDriver implements Driver {
       await connection.executeQuery(CompiledQuery.raw('begin immediate'))
       this.#open = true
     }
+    this.#inTransaction.add(connection)
     await connection.executeQuery(CompiledQuery.raw('savepoint countersign_tx'))
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('release countersign_tx'))
-    const durable = new Promise<void>((resolve, reject) => this.#group.push({ resolve, reject }))
-    this.#scheduleFlush()
-    // Hand the connection on now, so queued transactions can join this commit.
-    this.#handedOn.add(connection)
-    this.#mutex.unlock()
-    await durable
+    this.#inTransaction.delete(connection)
+    await this.#joinGroup(connection)
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    // Kysely rolls back a transaction whose commit failed. If that was the group COMMIT, the savepoint is already
+    // released, the group rolled back, and the connection handed on: a ROLLBACK TO now would hit another caller's.
+    if (this.#handedOn.has(connection)) return
     await connection.executeQuery(CompiledQuery.raw('rollback to countersign_tx'))
     await connection.executeQuery(CompiledQuery.raw('release countersign_tx'))
+    this.#inTransaction.delete(connection)
     this.#scheduleFlush()
   }
 
@@ -110,10 +137,28 @@ export class NodeSqliteDriver implements Driver {
     if (this.#database.isOpen) this.#database.close()
   }
 
+  /** Waits for the pending COMMIT, handing the connection on meanwhile so queued transactions can join it. */
+  async #joinGroup(hold: DatabaseConnection): Promise<void> {
+    const durable = new Promise<void>((resolve, reject) => this.#group.push({ resolve, reject }))
+    this.#scheduleFlush()
+    this.#handedOn.add(hold)
+    this.#mutex.unlock()
+    await durable
+  }
+
+  /** A hold that handed the connection on and runs another statement waits its turn again. */
+  async #retake(hold: DatabaseConnection): Promise<void> {
+    if (this.#handedOn.delete(hold)) await this.#mutex.lock()
+  }
+
   #scheduleFlush(): void {
     if (this.#flushScheduled) return
     this.#flushScheduled = true
-    setImmediate(() => void this.#flush())
+    setImmediate(() => {
+      this.#flush().catch(() => {
+        // Nothing to do: #commitGroup has already rejected every member of the group with the error.
+      })
+    })
   }
 
   /** Waits its turn for the connection (so no transaction is cut in half), then COMMITs the group. */
@@ -122,8 +167,6 @@ export class NodeSqliteDriver implements Driver {
     this.#flushScheduled = false
     try {
       if (this.#open) this.#commitGroup()
-    } catch {
-      // #commitGroup has already rejected every member of the group.
     } finally {
       this.#mutex.unlock()
     }
@@ -148,18 +191,18 @@ export class NodeSqliteDriver implements Driver {
 
 /** One caller's hold on the shared connection. */
 class ConnectionHold implements DatabaseConnection {
-  readonly #connection: DatabaseConnection
+  readonly #driver: NodeSqliteDriver
 
-  constructor(connection: DatabaseConnection) {
-    this.#connection = connection
+  constructor(driver: NodeSqliteDriver) {
+    this.#driver = driver
   }
 
   executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    return this.#connection.executeQuery(compiledQuery)
+    return this.#driver.runOn(this, compiledQuery)
   }
 
   streamQuery<R>(compiledQuery: CompiledQuery, chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
-    return this.#connection.streamQuery(compiledQuery, chunkSize)
+    return this.#driver.streamOn(this, compiledQuery, chunkSize)
   }
 }
 
