@@ -1,4 +1,5 @@
 import { Command } from 'commander'
+import { exitOnUsageError } from './client-options.js'
 import { registerAuditCommands } from './audit-commands.js'
 import { registerInitCommand } from './init-command.js'
 import { registerKeysCommands } from './keys-commands.js'
@@ -14,7 +15,7 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .showHelpAfterError()
     // Set before the subcommands are added: commander copies it into each one as it is created.
-    .exitOverride()
+    .exitOverride(exitOnUsageError)
   registerServeCommand(program)
   registerInitCommand(program)
   registerKeysCommands(program)
