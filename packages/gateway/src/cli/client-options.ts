@@ -51,7 +51,7 @@ export function connection(options: ClientOptions): { url: string; token: string
   const url = options.url ?? process.env.COUNTERSIGN_URL ?? 'http://127.0.0.1:8080'
   if (!/^https?:\/\/[^/]/i.test(url)) {
     const source = options.url !== undefined ? '--url' : 'COUNTERSIGN_URL'
-    throw new UsageError(`${source} must start with http:// or https://, e.g. http://${url.replace(/^[a-z]*:?\/*/i, '') || '127.0.0.1:8080'}; not "${url}".`)
+    throw new UsageError(`${source} must start with http:// or https://, e.g. http://${url.includes('://') ? url.slice(url.indexOf('://') + 3) : url}; not "${url}".`)
   }
   try {
     new URL(url)
