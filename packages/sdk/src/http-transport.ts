@@ -57,7 +57,7 @@ const UNDELIVERED_NETWORK_CODES = new Set([
 ])
 
 // A certificate or TLS handshake failure will not go away by retrying; failing at once says why.
-const PERMANENT_FAILURE_CODE = /CERT|SSL|TLS|EPROTO/
+const PERMANENT_FAILURE_CODE = /CERT|SSL|TLS|EPROTO|^UNABLE_TO_|HOSTNAME_MISMATCH/
 
 // setTimeout-based timers overflow above 2^31 - 1 ms and would fire at once.
 const MAX_TIMER_MS = 2_147_483_647
