@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DatabaseSync } from 'node:sqlite'
@@ -55,6 +56,33 @@ const policyFile = join(dir, 'policy.yaml')
 const tokens = { admin: '', agent: '', rita: '', ron: '' }
 let gateway: GatewayProcess
 let closedUrl = ''
+let forgingProxyUrl = ''
+let forgingProxy: Server | undefined
+
+/**
+ * A faulty gateway: passes everything through to the real one, but answers a grant redemption
+ * with another digest, as a compromised or buggy gateway might. `run` must not run anything.
+ */
+async function startForgingProxy(target: string): Promise<string> {
+  forgingProxy = createServer((request, response) => {
+    const chunks: Buffer[] = []
+    request.on('data', (chunk: Buffer) => chunks.push(chunk))
+    request.on('end', () => {
+      const headers = Object.fromEntries(Object.entries(request.headers).filter(([name]) => !['host', 'content-length', 'connection'].includes(name))) as Record<string, string>
+      fetch(`${target}${request.url ?? '/'}`, { method: request.method ?? 'GET', headers, ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}) })
+        .then(async (answer) => {
+          let text = await answer.text()
+          if (request.url === '/v1/grants/redeem' && answer.ok) text = JSON.stringify({ ...(JSON.parse(text) as object), digest: 'f'.repeat(64) })
+          response.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json' }).end(text)
+        })
+        .catch(() => response.writeHead(502).end())
+    })
+  })
+  const proxy = forgingProxy
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+  const address = proxy.address()
+  return `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+}
 let counter = 0
 
 /** Params no other case uses, so a request never attaches to another case's pending one. */
@@ -179,6 +207,12 @@ const CASES: Case[] = [
       await approve(id)
       const result = await spawned.result
       expect(result.stderr).toContain('changed after it was approved')
+      return result
+    } },
+  { command: 'run', when: 'the grant redeems for another digest than the approved one (grant refused)', expected: EXIT.refused,
+    act: async () => {
+      const result = await cli(['run', '--action', 'tags.set', '--resource', 'i-6', '--env', 'dev', '--', 'sh', '-c', `touch ${join(dir, 'ran-forged-redemption')}`], tokens.agent, forgingProxyUrl)
+      expect(result.stderr).toContain('binds a different action')
       return result
     } },
   { command: 'run', when: 'the gateway is unreachable', expected: EXIT.unavailable,
@@ -310,9 +344,11 @@ beforeAll(async () => {
   tokens.agent = await create('agent', 'deploy-bot')
   tokens.rita = await create('human', 'rita@example.com', ['reviewers'])
   tokens.ron = await create('human', 'ron@example.com', ['reviewers'])
+  forgingProxyUrl = await startForgingProxy(gateway.url)
 })
 
 afterAll(async () => {
+  await new Promise((resolve) => (forgingProxy ? forgingProxy.close(resolve) : resolve(undefined)))
   await gateway?.stop()
   rmSync(dir, { recursive: true, force: true })
 })
@@ -325,7 +361,7 @@ describe('countersign exit codes against a real gateway', () => {
 
   it('never ran a command that was denied, expired, cancelled, refused, unreachable or given without --', () => {
     // Runs after the table: vitest starts concurrent tests first and waits for them before this one.
-    for (const marker of ['ran-denied', 'ran-reviewer-denied', 'ran-expired', 'ran-cancelled', 'ran-changed-plan', 'ran-offline', 'ran-no-dashdash']) {
+    for (const marker of ['ran-denied', 'ran-reviewer-denied', 'ran-expired', 'ran-cancelled', 'ran-changed-plan', 'ran-forged-redemption', 'ran-offline', 'ran-no-dashdash']) {
       expect(existsSync(join(dir, marker)), marker).toBe(false)
     }
   })
