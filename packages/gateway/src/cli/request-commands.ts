@@ -74,7 +74,11 @@ export async function waitForDecision(cs: Countersign, request: ActionRequest, f
     } catch (error) {
       watch.done()
       if (error instanceof Interrupted) return reportInterrupted(cs, request.id, true)
-      if (error instanceof WaitTimeout && flags.json === true) printRequest(error.request, true)
+      if (error instanceof WaitTimeout) {
+        // The request as last seen is the answer (still pending); the message says what to do next.
+        printRequest(error.request, flags.json === true)
+        return report(error, false)
+      }
       return report(error, flags.json === true)
     } finally {
       watch.done()

@@ -92,7 +92,7 @@ export class Interrupted extends Error {
  */
 export async function reportInterrupted(cs: Countersign, id: string | undefined, cancel: boolean): Promise<number> {
   if (id === undefined) {
-    console.error('countersign: interrupted before the request was created; nothing was run.')
+    console.error('countersign: interrupted before the gateway answered; nothing was run.')
     return EXIT.interrupted
   }
   try {
