@@ -386,7 +386,7 @@ export class Countersign {
       await this.#reportAfterRun(approved.id, { outcome: 'failed', detail: describeError(error) })
       throw error
     }
-    await this.#reportAfterRun(approved.id, options.resultOf?.(value) ?? { outcome: 'succeeded' })
+    await this.#reportAfterRun(approved.id, resultFor(value, options.resultOf))
     return value
   }
 
@@ -482,6 +482,15 @@ export class Countersign {
       // The action already ran; failing the caller now would invite a second run. The audit
       // trail still shows the grant redeemed, only without a result.
     }
+  }
+}
+
+/** The result to report for what `fn` returned; a `resultOf` that throws must not fail an action that already ran. */
+function resultFor<T>(value: T, resultOf: ((value: T) => ResultInput) | undefined): ResultInput {
+  try {
+    return resultOf?.(value) ?? { outcome: 'succeeded' }
+  } catch (error) {
+    return { outcome: 'succeeded', detail: `resultOf failed: ${describeError(error)}` }
   }
 }
 
