@@ -294,6 +294,40 @@ for (const backend of BACKENDS) {
         expect(seen).toEqual([id])
       })
 
+      it('gives two guard() calls in flight with the same spec one pending request, and runs the action once', async () => {
+        const cs = new Countersign({ url: gw.url, token: token('agent') })
+        const spec = { ...EXPORT, params: { table: 'twice-at-once' } }
+        const count = await requestCount()
+        let runs = 0
+        const ids: string[] = []
+        let announce: () => void = () => {}
+        const bothCreated = new Promise<void>((resolve) => (announce = resolve))
+        // Each guard's first update is the request its submission returned.
+        const firstUpdate = (): ((request: { id: string }) => void) => {
+          let seen = false
+          return (request) => {
+            if (seen) return
+            seen = true
+            ids.push(request.id)
+            if (ids.length === 2) announce()
+          }
+        }
+        const outcomes = Promise.allSettled([
+          cs.guard(spec, () => (runs += 1), { timeoutMs: 20_000, onUpdate: firstUpdate() }),
+          cs.guard(spec, () => (runs += 1), { timeoutMs: 20_000, onUpdate: firstUpdate() }),
+        ])
+        await bothCreated
+        expect(new Set(ids).size).toBe(1)
+        expect(await requestCount()).toBe(count + 1)
+        await new Countersign({ url: gw.url, token: token('omar') }).vote(ids[0] ?? '', { decision: 'approve', reason: 'once' })
+        const settled = await outcomes
+        expect(runs).toBe(1)
+        expect(settled.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1)
+        const refused = settled.find((outcome) => outcome.status === 'rejected')
+        expect((refused as PromiseRejectedResult).reason).toBeInstanceOf(GrantRejected)
+        expect(((refused as PromiseRejectedResult).reason as GrantRejected).code).toBe('grant_already_redeemed')
+      })
+
       it('opens a second pending request for the same action only when asked with newRequest', async () => {
         const cs = new Countersign({ url: gw.url, token: token('agent') })
         const spec = { ...EXPORT, params: { table: 'asked-twice' } }
