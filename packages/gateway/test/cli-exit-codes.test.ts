@@ -407,6 +407,15 @@ describe('countersign run and request on the attack paths', () => {
     expect(elapsed).toBeLessThan(15_000)
   })
 
+  it('reports a TLS failure at once and an unknown host with its DNS error, both exit 6', async () => {
+    const tls = await cli(['ls'], tokens.agent, gateway.url.replace('http://', 'https://'))
+    expect(tls.code).toBe(EXIT.unavailable)
+    expect(tls.stderr).toContain('TLS handshake failed (ERR_SSL_WRONG_VERSION_NUMBER)')
+    const dns = await cli(['ls'], tokens.agent, 'http://no-such-host.invalid:8080')
+    expect(dns.code).toBe(EXIT.unavailable)
+    expect(dns.stderr).toMatch(/getaddrinfo (ENOTFOUND|EAI_AGAIN) no-such-host\.invalid/)
+  })
+
   it('refuses a URL without a scheme with a hint', async () => {
     const result = await cli(['ls'], tokens.agent, '127.0.0.1:8080')
     expect(result.code).toBe(EXIT.usage)

@@ -150,7 +150,12 @@ export function describeCause(cause: unknown): string {
     if (current instanceof AggregateError && current.errors.length > 0) {
       return [...new Set(current.errors.map((inner: unknown) => describeCause(inner)))].join('; ')
     }
-    if (current.message !== '' && typeof (current as { code?: unknown }).code === 'string') described = current.message
+    const code = (current as { code?: unknown }).code
+    if (typeof code === 'string' && code.startsWith('ERR_SSL_')) {
+      return `TLS handshake failed (${code}); check the URL's scheme: http:// or https://`
+    }
+    if (typeof code === 'string' && /CERT|^UNABLE_TO_|HOSTNAME_MISMATCH/.test(code)) return `TLS certificate refused: ${current.message} (${code})`
+    if (current.message !== '' && typeof code === 'string') described = current.message
     current = current.cause
   }
   return described
