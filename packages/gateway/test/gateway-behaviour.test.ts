@@ -1,4 +1,4 @@
-import { ActionDenied, Countersign, GatewayUnavailable, GrantRejected } from '@countersign/sdk'
+import { ActionDenied, Countersign, GatewayUnavailable, GrantRejected, WaitTimeout } from '@countersign/sdk'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openEventStream } from './support/event-stream.js'
 import { call, freePort, castVote } from './support/gateway-process.js'
@@ -271,6 +271,128 @@ for (const backend of BACKENDS) {
         expect(ran).toBe(false)
         const request = await get(id, 'agent')
         expect([request.status, request.grant, request.result]).toEqual(['denied', null, null])
+      })
+
+      it('attaches a second guard() of the same action to the request the first left pending when its timeout ran out', async () => {
+        const cs = new Countersign({ url: gw.url, token: token('agent') })
+        const spec = { ...EXPORT, params: { table: 'retried' } }
+        let runs = 0
+        const seen: string[] = []
+        const first = await cs
+          .guard(spec, () => (runs += 1), { timeoutMs: 300, onUpdate: (request) => seen.push(request.id) })
+          .catch((caught: unknown) => caught)
+        expect(first).toBeInstanceOf(WaitTimeout)
+        const id = (first as WaitTimeout).request.id
+        expect((await get(id, 'agent')).status).toBe('pending')
+        const count = await requestCount()
+
+        let announce: (id: string) => void = () => {}
+        const attached = new Promise<string>((resolve) => (announce = resolve))
+        const second = cs.guard(spec, () => (runs += 1), { timeoutMs: 20_000, onUpdate: (request) => announce(request.id) })
+        expect(await attached).toBe(id)
+        expect(await requestCount()).toBe(count)
+        const dana = new Countersign({ url: gw.url, token: token('dana') })
+        await dana.vote(id, { decision: 'approve', digest: (await dana.get(id)).digest, reason: 'once' })
+        expect(await second).toBe(1)
+        expect(runs).toBe(1)
+        expect(seen).toEqual([id])
+      })
+
+      it('gives two guard() calls in flight with the same spec one pending request, and runs the action once', async () => {
+        const cs = new Countersign({ url: gw.url, token: token('agent') })
+        const spec = { ...EXPORT, params: { table: 'twice-at-once' } }
+        const count = await requestCount()
+        let runs = 0
+        const ids: string[] = []
+        let announce: () => void = () => {}
+        const bothCreated = new Promise<void>((resolve) => (announce = resolve))
+        // Each guard's first update is the request its submission returned.
+        const firstUpdate = (): ((request: { id: string }) => void) => {
+          let seen = false
+          return (request) => {
+            if (seen) return
+            seen = true
+            ids.push(request.id)
+            if (ids.length === 2) announce()
+          }
+        }
+        const outcomes = Promise.allSettled([
+          cs.guard(spec, () => (runs += 1), { timeoutMs: 20_000, onUpdate: firstUpdate() }),
+          cs.guard(spec, () => (runs += 1), { timeoutMs: 20_000, onUpdate: firstUpdate() }),
+        ])
+        await bothCreated
+        expect(new Set(ids).size).toBe(1)
+        expect(await requestCount()).toBe(count + 1)
+        const omar = new Countersign({ url: gw.url, token: token('omar') })
+        await omar.vote(ids[0] ?? '', { decision: 'approve', digest: (await omar.get(ids[0] ?? '')).digest, reason: 'once' })
+        const settled = await outcomes
+        expect(runs).toBe(1)
+        expect(settled.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1)
+        const refused = settled.find((outcome) => outcome.status === 'rejected')
+        expect((refused as PromiseRejectedResult).reason).toBeInstanceOf(GrantRejected)
+        expect(((refused as PromiseRejectedResult).reason as GrantRejected).code).toBe('grant_already_redeemed')
+      })
+
+      it('opens a second pending request for the same action only when asked with newRequest', async () => {
+        const cs = new Countersign({ url: gw.url, token: token('agent') })
+        const spec = { ...EXPORT, params: { table: 'asked-twice' } }
+        const first = await cs.request(spec)
+        const again = await cs.request(spec)
+        expect(again.id).toBe(first.id)
+        const count = await requestCount()
+        const fresh = await cs.request(spec, { newRequest: true })
+        expect(fresh.id).not.toBe(first.id)
+        expect(fresh.status).toBe('pending')
+        expect(await requestCount()).toBe(count + 1)
+        await expect(cs.request(spec, { newRequest: true, idempotencyKey: 'k' })).rejects.toThrow(TypeError)
+      })
+
+      it('still returns the first request for a caller-supplied idempotency key, even once it is decided', async () => {
+        const cs = new Countersign({ url: gw.url, token: token('agent') })
+        const spec = { ...EXPORT, params: { table: 'keyed' } }
+        const first = await cs.request(spec, { idempotencyKey: 'sdk-keyed-1' })
+        await cs.cancel(first.id)
+        const again = await cs.request(spec, { idempotencyKey: 'sdk-keyed-1' })
+        expect([again.id, again.status]).toEqual([first.id, 'cancelled'])
+      })
+
+      it('cancels the pending request when guard() is aborted, and never runs the function', async () => {
+        const cs = new Countersign({ url: gw.url, token: token('agent') })
+        const controller = new AbortController()
+        let ran = false
+        let id = ''
+        const attempt = cs
+          .guard({ ...EXPORT, params: { table: 'aborted' } }, () => (ran = true), {
+            signal: controller.signal,
+            onUpdate: (request) => {
+              id = request.id
+              controller.abort(new Error('the pipeline was stopped'))
+            },
+          })
+          .catch((caught: unknown) => caught)
+        expect(((await attempt) as Error).message).toBe('the pipeline was stopped')
+        expect(ran).toBe(false)
+        const request = await get(id, 'agent')
+        expect([request.status, request.grant]).toEqual(['cancelled', null])
+        const types = (await gw.auditSince()).filter((entry) => entry.requestId === id).map((entry) => entry.type)
+        expect(types).toContain('request.cancelled')
+      })
+
+      it('records the channel a client declares and refuses a declared channel it may not claim, creating nothing', async () => {
+        const cs = new Countersign({ url: gw.url, token: token('agent'), via: 'sdk' })
+        const created = await cs.request({ ...EXPORT, params: { table: 'via' } })
+        const reviewer = new Countersign({ url: gw.url, token: token('dana'), via: 'cli' })
+        const voted = await reviewer.vote(created.id, { decision: 'approve', digest: created.digest, reason: 'fine' })
+        expect(voted.votes.map((vote) => vote.via)).toEqual(['cli'])
+        const head = await gw.auditHead()
+        const count = await requestCount()
+
+        const posing = await call(gw.url, token('agent'), 'POST', '/v1/requests', { ...EXPORT, params: { table: 'posing' } }, { 'x-countersign-via': 'slack' })
+        expect([posing.status, posing.body.error.code]).toEqual([400, 'invalid_request'])
+        expect(posing.body.error.message).toBe('The x-countersign-via header must be one of api, cli, sdk; leave it out for api.')
+        expect(await requestCount()).toBe(count)
+        expect(await auditTypesSince(head)).toEqual([])
+        expect(() => new Countersign({ url: gw.url, token: 'x', via: 'slack' as 'sdk' })).toThrow(TypeError)
       })
 
       it('redeems a grant exactly once when ten calls race to redeem it', async () => {

@@ -56,7 +56,7 @@ describe('a gateway that trusts an OIDC provider', () => {
     const viaKey = await castVote(gateway.url, danaKey, id, { decision: 'approve', reason: 'ok' }, { 'x-countersign-via': 'cli' })
     expect(viaKey.body.review.requirements[0].approvals).toEqual(['dana@example.com'])
     const sso = await tokenFor('DANA@example.com', ['data-owners'])
-    const viaSso = await castVote(gateway.url, sso, id, { decision: 'approve', reason: 'again' }, { 'x-countersign-via': 'console' })
+    const viaSso = await castVote(gateway.url, sso, id, { decision: 'approve', reason: 'again' }, { 'x-countersign-via': 'sdk' })
     expect([viaSso.status, viaSso.body.error.code]).toEqual([409, 'already_voted'])
     const after = await call(gateway.url, agentKey, 'GET', `/v1/requests/${id}`)
     expect(after.body.status).toBe('pending')

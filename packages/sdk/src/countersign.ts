@@ -31,7 +31,17 @@ export interface CountersignOptions {
    * with `GatewayUnavailable`. Default 30 000. Does not limit `wait`, which has its own deadline.
    */
   requestTimeoutMs?: number
+  /**
+   * The channel the gateway records for this client's calls (`x-countersign-via`): `sdk`, `cli`
+   * or `api`. Default: none sent, recorded as `api`.
+   */
+  via?: ClientChannel
 }
+
+/** The channels a client may declare; the gateway refuses any other (Slack, Teams and the console are set by the gateway itself). */
+export type ClientChannel = 'api' | 'cli' | 'sdk'
+
+const CLIENT_CHANNELS: readonly ClientChannel[] = ['api', 'cli', 'sdk']
 
 export interface ListFilter {
   status?: ActionRequest['status']
@@ -48,10 +58,17 @@ export interface CallOptions {
 
 export interface RequestOptions extends CallOptions {
   /**
-   * Makes retries return the same request instead of a new one. Default: a random UUID per call,
-   * reused for that call's own retries.
+   * Makes every call with this key return the request first created with it, pending or decided.
+   * Default: none; the gateway then returns your pending request for the same action (same
+   * digest) if there is one, so a retry or a rerun attaches to it instead of asking twice.
    */
   idempotencyKey?: string
+  /**
+   * Always open a new request, even when the same action of yours is already pending (sends a
+   * fresh random idempotency key, reused for this call's own retries). Cannot be combined with
+   * `idempotencyKey`.
+   */
+  newRequest?: boolean
 }
 
 export interface WaitOptions extends CallOptions {
@@ -63,13 +80,28 @@ export interface WaitOptions extends CallOptions {
   timeoutMs?: number
   /** Called with every new view of the request while waiting. */
   onUpdate?: (request: ActionRequest) => void
+  /**
+   * Called with `false` (and the failure) when the gateway stops answering while waiting, and
+   * with `true` once it answers again; waiting goes on with backoff in between.
+   */
+  onReachability?: (reachable: boolean, cause?: unknown) => void
 }
 
 export interface CancelOptions extends CallOptions {
   reason?: string
 }
 
-export interface GuardOptions extends RequestOptions, WaitOptions {}
+export interface GuardOptions<P extends Record<string, unknown> = Record<string, unknown>, T = unknown>
+  extends RequestOptions, WaitOptions {
+  /**
+   * Called after the grant is redeemed and right before `fn`, with what `fn` is about to receive.
+   * Throwing stops `fn` from running (the grant is spent; `failed` is reported with the error),
+   * e.g. to re-check that a bound file is still the one that was approved.
+   */
+  beforeRun?: (params: P, request: ActionRequest) => void | Promise<void>
+  /** How to report the value `fn` resolved with. Default: `succeeded`. */
+  resultOf?: (value: T) => ResultInput
+}
 
 /**
  * The action to run once approved. It receives the approved params (a reviewer's edit included,
@@ -110,6 +142,9 @@ export class Countersign {
       throw new TypeError('userAgent must be a string')
     }
     if (options.requestTimeoutMs !== undefined) assertPositiveMs(options.requestTimeoutMs, 'requestTimeoutMs')
+    if (options.via !== undefined && !CLIENT_CHANNELS.includes(options.via)) {
+      throw new TypeError(`via must be one of ${CLIENT_CHANNELS.join(', ')}`)
+    }
     const fetchImpl = options.fetch ?? globalThis.fetch
     this.#requestTimeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     this.#transport = new HttpTransport({
@@ -118,13 +153,15 @@ export class Countersign {
       // Browsers refuse a fetch called with any `this` but the global object.
       fetch: (input, init) => fetchImpl(input, init),
       userAgent: options.userAgent ?? DEFAULT_USER_AGENT,
+      ...(options.via !== undefined ? { via: options.via } : {}),
     })
   }
 
   /**
    * Asks for permission to run an action. Resolves with the request as the policy left it:
-   * `approved` (with a grant), `denied`, or `pending` review. Network failures and 502/503/504 are
-   * retried with the same idempotency key, so a retry never creates a second request.
+   * `approved` (with a grant), `denied`, or `pending` review. Asking again for an action of yours
+   * that is still pending returns that request instead of a new one (pass `newRequest` to open a
+   * new one), so network failures and 502/503/504 are retried without creating a second request.
    *
    * @example
    * const request = await cs.request({
@@ -135,8 +172,12 @@ export class Countersign {
    */
   async request(spec: ActionSpec, options: RequestOptions = {}): Promise<ActionRequest> {
     assertSpec(spec)
-    const idempotencyKey = options.idempotencyKey ?? crypto.randomUUID()
-    assertNonEmptyString(idempotencyKey, 'idempotencyKey')
+    if (options.idempotencyKey !== undefined) assertNonEmptyString(options.idempotencyKey, 'idempotencyKey')
+    if (options.newRequest !== undefined && typeof options.newRequest !== 'boolean') throw new TypeError('newRequest must be a boolean')
+    if (options.newRequest === true && options.idempotencyKey !== undefined) {
+      throw new TypeError('newRequest and idempotencyKey cannot be combined: a key already names one request')
+    }
+    const idempotencyKey = options.newRequest === true ? crypto.randomUUID() : options.idempotencyKey
     const body = {
       action: spec.action,
       resource: spec.resource,
@@ -299,9 +340,13 @@ export class Countersign {
    *
    * Fails closed: `fn` never runs when the action is denied (`ActionDenied`), expires
    * (`ActionExpired`), is cancelled (`ActionCancelled`), the wait times out (`WaitTimeout`), the
-   * grant is refused (`GrantRejected`), the gateway cannot be reached (`GatewayUnavailable`), or
-   * the signal aborts (its reason). Aborting stops the waiting but leaves the request pending, so a
-   * rerun of the same action attaches to it again.
+   * grant is refused or redeems anything but the approved request and digest (`GrantRejected`),
+   * the gateway cannot be reached (`GatewayUnavailable`), `beforeRun` throws, or the signal aborts
+   * (its reason).
+   *
+   * A `timeoutMs` that runs out leaves the request pending, so a rerun of the same action attaches
+   * to it. Aborting the signal while the request is pending cancels it: whoever aborted no longer
+   * wants it, and reviewers should not approve what nobody waits for.
    *
    * @example
    * const outcome = await cs.guard(
@@ -314,29 +359,55 @@ export class Countersign {
   async guard<P extends Record<string, unknown>, T>(
     spec: ActionSpec<P>,
     fn: GuardedAction<P, T>,
-    options: GuardOptions = {},
+    options: GuardOptions<P, T> = {},
   ): Promise<T> {
     if (typeof fn !== 'function') throw new TypeError('guard needs the function to run once approved')
     if (options.timeoutMs !== undefined) assertPositiveMs(options.timeoutMs, 'timeoutMs')
+    if (options.beforeRun !== undefined && typeof options.beforeRun !== 'function') throw new TypeError('beforeRun must be a function')
+    if (options.resultOf !== undefined && typeof options.resultOf !== 'function') throw new TypeError('resultOf must be a function')
     const { signal, onUpdate } = options
-    const created = await this.request(spec, { signal, idempotencyKey: options.idempotencyKey })
+    const created = await this.request(spec, {
+      signal,
+      ...(options.idempotencyKey !== undefined ? { idempotencyKey: options.idempotencyKey } : {}),
+      ...(options.newRequest !== undefined ? { newRequest: options.newRequest } : {}),
+    })
     onUpdate?.(created)
     const decided =
-      created.status === 'pending' ? await this.#waitUntilDecided(created.id, created, options) : created
+      created.status === 'pending' ? await this.#waitOrCancelOnAbort(created, options) : created
     const approved = requireApproved(decided)
     const redemption = await this.#redeemGrantOf(approved, signal)
-    // The last moment to honour an abort: past this line the action is running.
-    signal?.throwIfAborted()
+    // The redeemed params are exactly what the grant binds; the cast trusts the caller's P.
+    const params = redemption.params as P
     let value: T
     try {
-      // The redeemed params are exactly what the grant binds; the cast trusts the caller's P.
-      value = await fn(redemption.params as P, approved)
+      await options.beforeRun?.(params, approved)
+      // The last moment to honour an abort: past this line the action is running.
+      signal?.throwIfAborted()
+    } catch (error) {
+      await this.#reportAfterRun(approved.id, { outcome: 'failed', detail: `not run: ${describeError(error)}` })
+      throw error
+    }
+    try {
+      value = await fn(params, approved)
     } catch (error) {
       await this.#reportAfterRun(approved.id, { outcome: 'failed', detail: describeError(error) })
       throw error
     }
-    await this.#reportAfterRun(approved.id, { outcome: 'succeeded' })
+    await this.#reportAfterRun(approved.id, resultFor(value, options.resultOf))
     return value
+  }
+
+  /** Waits for a pending request; an abort cancels it first if it is still pending. */
+  async #waitOrCancelOnAbort(created: ActionRequest, options: WaitOptions): Promise<ActionRequest> {
+    try {
+      return await this.#waitUntilDecided(created.id, created, options)
+    } catch (error) {
+      if (options.signal?.aborted === true) {
+        // Not tied to the aborted signal; a request that was decided meanwhile refuses the cancel, which is fine.
+        await this.cancel(created.id, { reason: 'the requester stopped waiting' }).catch(() => undefined)
+      }
+      throw error
+    }
   }
 
   #call(call: HttpCall, options: CallOptions): Promise<unknown> {
@@ -347,6 +418,14 @@ export class Countersign {
     const startedAt = Date.now()
     let lastSeen = known
     let unheldPolls = 0
+    let unreachable = false
+    const onRetry =
+      options.onReachability === undefined
+        ? undefined
+        : (cause: unknown): void => {
+            unreachable = true
+            options.onReachability?.(false, cause)
+          }
     const deadline = (): number =>
       waitDeadline({ startedAt, timeoutMs: options.timeoutMs, requestTimeoutMs: this.#requestTimeoutMs, lastSeen })
     for (;;) {
@@ -361,9 +440,13 @@ export class Countersign {
             idempotent: true,
             attemptTimeoutMs: seconds * 1000 + LONG_POLL_MARGIN_MS,
           },
-          { deadline: giveUpAt, signal: options.signal },
+          { deadline: giveUpAt, signal: options.signal, ...(onRetry !== undefined ? { onRetry } : {}) },
         ),
       )
+      if (unreachable) {
+        unreachable = false
+        options.onReachability?.(true)
+      }
       const changed = lastSeen === undefined || JSON.stringify(view) !== JSON.stringify(lastSeen)
       lastSeen = view
       if (changed) options.onUpdate?.(view)
@@ -406,6 +489,15 @@ export class Countersign {
       // The action already ran; failing the caller now would invite a second run. The audit
       // trail still shows the grant redeemed, only without a result.
     }
+  }
+}
+
+/** The result to report for what `fn` returned; a `resultOf` that throws must not fail an action that already ran. */
+function resultFor<T>(value: T, resultOf: ((value: T) => ResultInput) | undefined): ResultInput {
+  try {
+    return resultOf?.(value) ?? { outcome: 'succeeded' }
+  } catch (error) {
+    return { outcome: 'succeeded', detail: `resultOf failed: ${describeError(error)}` }
   }
 }
 

@@ -22,6 +22,7 @@ function request(overrides: Partial<ActionRequest> = {}): ActionRequest {
     version: 2,
     digest: 'a'.repeat(64),
     params: {},
+    bind: [],
     reason: null,
     context: {},
     requester: { id: 'agent-1', kind: 'agent', displayName: 'agent-1' },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { deliveryOfNetworkError, deliveryOfStatus, mayRetry } from './http-transport.js'
+import { GatewayUnavailable } from './errors.js'
+import { deliveryOfNetworkError, deliveryOfStatus, HttpTransport, isPermanentNetworkError, mayRetry } from './http-transport.js'
 
 function fetchFailure(code: string): TypeError {
   const cause = Object.assign(new Error(`connect ${code} 127.0.0.1:8080`), { code })
@@ -59,5 +60,55 @@ describe('mayRetry', () => {
   it('retries votes, redemptions and results only when they certainly did not arrive', () => {
     expect(mayRetry('not_delivered', false)).toBe(true)
     expect(mayRetry('unknown', false)).toBe(false)
+  })
+})
+
+describe('isPermanentNetworkError', () => {
+  it('knows that a refused certificate or TLS handshake will not heal by retrying', () => {
+    for (const code of ['DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_SSL_WRONG_VERSION_NUMBER', 'EPROTO']) {
+      expect(isPermanentNetworkError(fetchFailure(code)), code).toBe(true)
+    }
+  })
+
+  it('keeps retrying refused connections and unknown hosts, which a restart or a DNS blip explains', () => {
+    for (const code of ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNRESET']) expect(isPermanentNetworkError(fetchFailure(code)), code).toBe(false)
+  })
+})
+
+describe('HttpTransport', () => {
+  it('fails at once on a certificate failure instead of retrying until the deadline', async () => {
+    let attempts = 0
+    const transport = new HttpTransport({
+      baseUrl: 'https://countersign.example.com',
+      token: 'cs_x',
+      userAgent: 'test',
+      fetch: () => {
+        attempts += 1
+        return Promise.reject(fetchFailure('DEPTH_ZERO_SELF_SIGNED_CERT'))
+      },
+    })
+    const error = await transport.call({ method: 'GET', path: '/v1/requests', idempotent: true }, { deadline: Date.now() + 60_000 }).catch((caught: unknown) => caught)
+    expect(error).toBeInstanceOf(GatewayUnavailable)
+    expect(attempts).toBe(1)
+  })
+
+  it('sends the declared channel as x-countersign-via and tells the caller about each retry', async () => {
+    const seen: Array<string | null> = []
+    const retries: unknown[] = []
+    const transport = new HttpTransport({
+      baseUrl: 'http://127.0.0.1:1',
+      token: 'cs_x',
+      userAgent: 'test',
+      via: 'cli',
+      fetch: (_input, init) => {
+        seen.push(new Headers(init?.headers).get('x-countersign-via'))
+        if (seen.length === 1) return Promise.reject(fetchFailure('ECONNREFUSED'))
+        return Promise.resolve(new Response('{"ok":true}', { status: 200 }))
+      },
+    })
+    const body = await transport.call({ method: 'GET', path: '/v1/requests', idempotent: true }, { deadline: Date.now() + 60_000, onRetry: (cause) => retries.push(cause) })
+    expect(body).toEqual({ ok: true })
+    expect(seen).toEqual(['cli', 'cli'])
+    expect(retries).toHaveLength(1)
   })
 })

@@ -34,6 +34,8 @@ export interface CallBudget {
   /** Epoch milliseconds after which no new attempt starts; then the call fails with `GatewayUnavailable`. */
   deadline: number
   signal?: AbortSignal | undefined
+  /** Told about each failed attempt that will be retried. */
+  onRetry?: (cause: unknown) => void
 }
 
 export interface HttpTransportOptions {
@@ -41,6 +43,8 @@ export interface HttpTransportOptions {
   token: TokenSource
   fetch: typeof fetch
   userAgent: string
+  /** Sent as `x-countersign-via`, the channel the gateway records. */
+  via?: string
 }
 
 type Attempt = { kind: 'answered'; body: unknown } | { kind: 'unreachable'; cause: unknown; delivery: Delivery }
@@ -53,6 +57,9 @@ const UNDELIVERED_NETWORK_CODES = new Set([
   'ENETUNREACH',
   'UND_ERR_CONNECT_TIMEOUT',
 ])
+
+// A certificate or TLS handshake failure will not go away by retrying; failing at once says why.
+const PERMANENT_FAILURE_CODE = /CERT|SSL|TLS|EPROTO|^UNABLE_TO_|HOSTNAME_MISMATCH/
 
 // setTimeout-based timers overflow above 2^31 - 1 ms and would fire at once.
 const MAX_TIMER_MS = 2_147_483_647
@@ -68,6 +75,19 @@ export function deliveryOfStatus(status: number): Delivery | undefined {
 export function deliveryOfNetworkError(error: unknown): Delivery {
   const code = networkErrorCode(error)
   return code !== undefined && UNDELIVERED_NETWORK_CODES.has(code) ? 'not_delivered' : 'unknown'
+}
+
+/** Whether a `fetch` failure is one no retry can fix: the TLS handshake or certificate was refused. */
+export function isPermanentNetworkError(error: unknown): boolean {
+  const seen = new Set<unknown>()
+  let current: unknown = error
+  while (current instanceof Error && !seen.has(current)) {
+    seen.add(current)
+    const code = (current as { code?: unknown }).code
+    if (typeof code === 'string' && PERMANENT_FAILURE_CODE.test(code)) return true
+    current = current.cause
+  }
+  return false
 }
 
 export function mayRetry(delivery: Delivery, idempotent: boolean): boolean {
@@ -89,12 +109,14 @@ export class HttpTransport {
   readonly #token: TokenSource
   readonly #fetch: typeof fetch
   readonly #userAgent: string
+  readonly #via: string | undefined
 
   constructor(options: HttpTransportOptions) {
     this.#baseUrl = options.baseUrl
     this.#token = options.token
     this.#fetch = options.fetch
     this.#userAgent = options.userAgent
+    this.#via = options.via
   }
 
   /**
@@ -110,9 +132,12 @@ export class HttpTransport {
       const attemptTimeoutMs = call.attemptTimeoutMs ?? budget.deadline - Date.now()
       const attempt = await this.#attempt(call, budget.signal, attemptTimeoutMs)
       if (attempt.kind === 'answered') return attempt.body
-      if (!mayRetry(attempt.delivery, call.idempotent)) throw new GatewayUnavailable(this.#baseUrl, attempt.cause)
+      if (!mayRetry(attempt.delivery, call.idempotent) || isPermanentNetworkError(attempt.cause)) {
+        throw new GatewayUnavailable(this.#baseUrl, attempt.cause)
+      }
       const delay = backoffDelay(retry)
       if (delay >= budget.deadline - Date.now()) throw new GatewayUnavailable(this.#baseUrl, attempt.cause)
+      budget.onRetry?.(attempt.cause)
       await sleep(delay, budget.signal)
     }
   }
@@ -124,6 +149,7 @@ export class HttpTransport {
       authorization: `Bearer ${token}`,
       'user-agent': this.#userAgent,
     }
+    if (this.#via !== undefined) headers['x-countersign-via'] = this.#via
     if (call.body !== undefined) headers['content-type'] = 'application/json'
     const timeout = AbortSignal.timeout(Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(timeoutMs))))
     let status: number

@@ -2,6 +2,7 @@ export { Countersign } from './countersign.js'
 export type {
   CallOptions,
   CancelOptions,
+  ClientChannel,
   CountersignOptions,
   ListFilter,
   GuardOptions,

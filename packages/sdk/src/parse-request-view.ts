@@ -2,6 +2,7 @@ import { CountersignError } from './errors.js'
 import type {
   ActionRequest,
   ActionResult,
+  BoundFile,
   Decision,
   Effect,
   Grant,
@@ -182,6 +183,11 @@ function parseGrant(value: Json, path: string): Grant {
   }
 }
 
+function parseBoundFile(item: unknown, path: string): BoundFile {
+  const value = record(item, path)
+  return { path: string(value, 'path', path), sha256: string(value, 'sha256', path) }
+}
+
 function parseResult(value: Json, path: string): ActionResult {
   return {
     outcome: oneOf(RESULT_OUTCOMES, value, 'outcome', path),
@@ -206,6 +212,7 @@ export function parseRequestView(body: unknown): ActionRequest {
     version: number(value, 'version', path),
     digest: string(value, 'digest', path),
     params: record(value['params'], `${path}.params`),
+    bind: list(value, 'bind', path, parseBoundFile),
     reason: nullableString(value, 'reason', path),
     context: object(value, 'context', path),
     requester: parseRequester(record(value['requester'], `${path}.requester`), `${path}.requester`),

@@ -132,6 +132,8 @@ export interface ActionRequest {
   /** SHA-256 of the canonical `{action, resource, environment, params}` of this version. */
   digest: string
   params: Record<string, unknown>
+  /** The files whose hashes the digest binds (empty when none). */
+  bind: BoundFile[]
   reason: string | null
   context: Record<string, unknown>
   requester: Requester

@@ -14,6 +14,7 @@ function pendingWithDeadline(deadlineAt: string | null): ActionRequest {
     version: 1,
     digest: 'a'.repeat(64),
     params: {},
+    bind: [],
     reason: null,
     context: {},
     requester: { id: 'agent-1', kind: 'agent', displayName: 'agent-1' },

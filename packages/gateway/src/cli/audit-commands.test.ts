@@ -13,6 +13,7 @@ import type { AuditSigner } from '../audit/index.js'
 import { openStore } from '../store/index.js'
 import { TEST_POSTGRES_URL, describeEachBackend } from '../store/test-backends.js'
 import { registerAuditCommands } from './audit-commands.js'
+import { exitOnUsageError } from './client-options.js'
 
 const NOW = Date.parse('2026-01-01T00:00:00Z')
 
@@ -26,7 +27,7 @@ async function countersign(...args: string[]): Promise<Run> {
   let stdout = ''
   let stderr = ''
   const program = new Command('countersign')
-    .exitOverride()
+    .exitOverride(exitOnUsageError)
     .configureOutput({ writeOut: (text) => void (stdout += text), writeErr: (text) => void (stderr += text) })
   registerAuditCommands(program)
   process.exitCode = undefined
@@ -80,6 +81,15 @@ describe('countersign audit', () => {
     expect(run.code).toBe(0)
     expect(run.stdout).toMatch(/^audit log intact: 30 entries, 3 checkpoints, head [0-9a-f]{12}\n$/)
     expect(run.stderr).toContain('an independent check should pass --public-key')
+  })
+
+  it('verify exits 2, never the 1 of "not intact", for an unknown option or a missing option value', async () => {
+    const unknown = await countersign('audit', 'verify', '--data-dir', dataDir, '--quick')
+    expect([unknown.code, unknown.stdout]).toEqual([2, ''])
+    expect(unknown.stderr).toContain("unknown option '--quick'")
+    const missing = await countersign('audit', 'verify', '--data-dir')
+    expect([missing.code, missing.stdout]).toEqual([2, ''])
+    expect(missing.stderr).toContain("option '--data-dir <dir>' argument missing")
   })
 
   it('verify exits 1 naming the seq of a modified entry', async () => {

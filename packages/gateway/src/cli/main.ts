@@ -1,4 +1,5 @@
 import { Command } from 'commander'
+import { exitOnUsageError } from './client-options.js'
 import { registerAuditCommands } from './audit-commands.js'
 import { registerInitCommand } from './init-command.js'
 import { registerKeysCommands } from './keys-commands.js'
@@ -15,7 +16,13 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError()
     // Set before the subcommands are added: commander copies it into each one as it is created.
-    .exitOverride()
+    .exitOverride(exitOnUsageError)
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 approved (run: the command\'s own), 1 refused by the gateway, 2 usage error, 3 denied,\n' +
+        '4 expired or --timeout, 5 cancelled, 6 gateway unreachable, 7 grant or binding refused, 8 still pending.\n' +
+        'Every command, flag and code: docs/cli.md',
+    )
   registerServeCommand(program)
   registerInitCommand(program)
   registerKeysCommands(program)

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Command } from 'commander'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { exitOnUsageError } from './client-options.js'
 import { registerPolicyCommands } from './policy-commands.js'
 
 const examples = fileURLToPath(new URL('../../../../examples/', import.meta.url))
@@ -21,7 +22,7 @@ async function countersign(...args: string[]): Promise<Run> {
   let stdout = ''
   let stderr = ''
   const program = new Command('countersign')
-    .exitOverride()
+    .exitOverride(exitOnUsageError)
     .configureOutput({ writeOut: (text) => (stdout += text), writeErr: (text) => (stderr += text) })
   registerPolicyCommands(program)
   process.exitCode = undefined
@@ -122,17 +123,17 @@ describe('countersign policy', () => {
       ])
     })
 
-    it('reports an invalid test file with file:line:col and exits 1', async () => {
+    it('reports an invalid test file with file:line:col and exits 2, a usage error', async () => {
       const tests = await file('tests.yaml', '- name: x\n  expect: { effect: maybe }\n')
       const run = await countersign('policy', 'test', examplePolicy, '--tests', tests)
-      expect(run.code).toBe(1)
+      expect(run.code).toBe(2)
       expect(run.stderr).toContain(`${tests}:1:3: [0] is missing the required key "request"`)
       expect(run.stderr).toContain(`${tests}:2:21: [0].expect.effect must be one of "allow", "deny", "review", not "maybe"`)
     })
 
-    it('requires --tests', async () => {
+    it('requires --tests, exiting 2 like every usage error', async () => {
       const run = await countersign('policy', 'test', examplePolicy)
-      expect(run.code).toBe(1)
+      expect(run.code).toBe(2)
       expect(run.stderr).toContain("required option '--tests <file>' not specified")
     })
   })
@@ -171,14 +172,14 @@ describe('countersign policy', () => {
 
     it('rejects a request that is not JSON with a clear error', async () => {
       const run = await countersign('policy', 'explain', examplePolicy, '--request', '{action: db.export')
-      expect(run.code).toBe(1)
+      expect(run.code).toBe(2)
       expect(run.stdout).toBe('')
       expect(run.stderr).toMatch(/^error: --request is not valid JSON \(.+\); pass a JSON object or @path\/to\/file\.json\n$/)
     })
 
     it('rejects a request that lacks required fields', async () => {
       const run = await countersign('policy', 'explain', examplePolicy, '--request', '{"action":"db.export"}')
-      expect(run.code).toBe(1)
+      expect(run.code).toBe(2)
       expect(run.stderr.trimEnd().split('\n')).toEqual([
         '--request:1:1: the top level is missing the required key "resource"',
         '--request:1:1: the top level is missing the required key "environment"',
@@ -195,19 +196,19 @@ describe('countersign policy', () => {
         '--principal',
         '{"id":"x","kind":"robot"}',
       )
-      expect(run.code).toBe(1)
+      expect(run.code).toBe(2)
       expect(run.stderr).toBe('--principal:1:18: kind must be one of "human", "agent", "service", not "robot"\n')
     })
 
     it('rejects a --now that is not a time', async () => {
       const run = await countersign('policy', 'explain', examplePolicy, '--request', exportRequest, '--now', 'yesterday')
-      expect(run.code).toBe(1)
+      expect(run.code).toBe(2)
       expect(run.stderr).toContain('error: --now must be an ISO 8601 time')
     })
 
     it('reports a request file that cannot be read', async () => {
       const run = await countersign('policy', 'explain', examplePolicy, '--request', `@${join(dir, 'missing.json')}`)
-      expect(run.code).toBe(1)
+      expect(run.code).toBe(2)
       expect(run.stderr).toMatch(/^error: cannot read .*missing\.json \(ENOENT\); check the path\n$/)
     })
   })

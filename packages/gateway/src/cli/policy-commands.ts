@@ -25,10 +25,14 @@ const EXPLAIN_PRINCIPAL: Principal = {
   groups: [],
 }
 
+/** Exit codes of the policy commands (docs/cli.md): a bad policy or a failing case is 1, a bad flag or input file 2. */
+const POLICY_EXIT = { invalid: 1, usage: 2 } as const
+
 /**
- * Adds `countersign policy check|test|explain`. Failures set
- * `process.exitCode = 1` and are written to stderr, one `file:line:col:
- * message` per problem, so editors and CI annotate the right line.
+ * Adds `countersign policy check|test|explain`. Problems are written to
+ * stderr, one `file:line:col: message` per problem, so editors and CI annotate
+ * the right line. An invalid policy or a failing case exits 1; a bad flag, an
+ * unreadable or malformed --tests/--request/--principal input exits 2.
  */
 export function registerPolicyCommands(program: Command): void {
   const policy = program.command('policy').description('Validate, test and dry-run policy files')
@@ -57,14 +61,14 @@ export function registerPolicyCommands(program: Command): void {
       if (loaded === undefined) return
       const text = await readInput(options.tests, io)
       if (text === undefined) return
-      const results = attempt(() => runPolicyTests(loaded, text, options.tests, Date.now()), io)
+      const results = attempt(() => runPolicyTests(loaded, text, options.tests, Date.now()), io, POLICY_EXIT.usage)
       if (results === undefined) return
       for (const result of results) {
         io.out(result.passed ? `PASS ${result.name}` : `FAIL ${result.name}: ${result.failures.join('; ')}`)
       }
       const failed = results.filter((result) => !result.passed).length
       io.out(`${plural(results.length - failed, 'case')} passed, ${failed} failed`)
-      if (failed > 0) process.exitCode = 1
+      if (failed > 0) process.exitCode = POLICY_EXIT.invalid
     })
 
   policy
@@ -80,7 +84,7 @@ export function registerPolicyCommands(program: Command): void {
         const now = parseNow(options.now)
         if (now === undefined) {
           io.err(`error: --now must be an ISO 8601 time (2025-01-31T09:00:00Z) or epoch milliseconds, not "${options.now}"`)
-          process.exitCode = 1
+          process.exitCode = POLICY_EXIT.usage
           return
         }
         const loaded = await loadForCli(file, io)
@@ -95,7 +99,7 @@ export function registerPolicyCommands(program: Command): void {
           const principal =
             principalText === undefined ? EXPLAIN_PRINCIPAL : parsePrincipal(principalText.text, principalText.name)
           return evaluate(loaded, request, principal, now)
-        }, io)
+        }, io, POLICY_EXIT.usage)
         if (evaluation !== undefined) io.out(JSON.stringify(evaluation, null, 2))
       },
     )
@@ -112,24 +116,24 @@ async function loadForCli(file: string, io: Output): Promise<CompiledPolicy | un
   try {
     return await loadPolicyFile(file)
   } catch (error) {
-    reportFailure(error, io)
+    reportFailure(error, io, POLICY_EXIT.invalid)
     return undefined
   }
 }
 
-/** Runs `work`, reporting a refusal instead of throwing it. */
-function attempt<T>(work: () => T, io: Output): T | undefined {
+/** Runs `work` on what the flags gave, reporting a refusal (with `exit`) instead of throwing it. */
+function attempt<T>(work: () => T, io: Output, exit: number): T | undefined {
   try {
     return work()
   } catch (error) {
-    reportFailure(error, io)
+    reportFailure(error, io, exit)
     return undefined
   }
 }
 
 /** Prints located problems one per line when there are any, else the message. */
-function reportFailure(error: unknown, io: Output): void {
-  process.exitCode = 1
+function reportFailure(error: unknown, io: Output, exit: number): void {
+  process.exitCode = exit
   if (!isCountersignError(error)) throw error
   const errors = error.details['errors']
   if (Array.isArray(errors) && errors.length > 0) {
@@ -145,7 +149,7 @@ async function readInput(path: string, io: Output): Promise<string | undefined> 
   } catch (error) {
     const reason = error instanceof Error && 'code' in error ? String(error.code) : String(error)
     io.err(`error: cannot read ${path} (${reason}); check the path`)
-    process.exitCode = 1
+    process.exitCode = POLICY_EXIT.usage
     return undefined
   }
 }
@@ -170,7 +174,7 @@ async function inlineOrFile(
     io.err(
       `error: ${flag} is not valid JSON (${error instanceof Error ? error.message : String(error)}); pass a JSON object or @path/to/file.json`,
     )
-    process.exitCode = 1
+    process.exitCode = POLICY_EXIT.usage
     return undefined
   }
   return { text: value, name: flag }

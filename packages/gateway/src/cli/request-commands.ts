@@ -1,16 +1,17 @@
-import type { ActionRequest } from '@countersign/sdk'
+import { type ActionRequest, type Countersign, WaitTimeout } from '@countersign/sdk'
 import type { Command } from 'commander'
 import {
   type ClientOptions,
   client,
   EXIT,
   printRequest,
+  report,
   runClientCommand,
-  statusLine,
   UsageError,
   withClientOptions,
 } from './client-options.js'
-import { LiveLine } from './live-line.js'
+import { describeStatus } from './live-line.js'
+import { DecisionWatch, exitFor, Interrupted, Interruption, reportInterrupted, timeoutMs } from './wait-for-decision.js'
 
 interface RequestFlags extends ClientOptions {
   action: string
@@ -21,6 +22,7 @@ interface RequestFlags extends ClientOptions {
   context?: string
   wait?: boolean
   timeout?: string
+  new?: boolean
 }
 
 const SHA256_HEX = /^[0-9a-f]{64}$/
@@ -58,7 +60,7 @@ export function parseJsonObject(text: string | undefined, flag: string): Record<
   return value as Record<string, unknown>
 }
 
-/** Adds the flags that describe an action: --action, --resource, --env, --reason, --context. */
+/** Adds the flags that describe an action: --action, --resource, --env, --reason, --context, --timeout, --new. */
 export function withActionOptions(command: Command): Command {
   return command
     .requiredOption('--action <action>', 'dotted verb, e.g. db.export')
@@ -66,104 +68,108 @@ export function withActionOptions(command: Command): Command {
     .requiredOption('--env <environment>', 'environment, e.g. prod')
     .option('--reason <text>', 'why, for the reviewers')
     .option('--context <json>', 'JSON object of context for reviewers (run id, commit, ...)')
-    .option('--timeout <seconds>', 'stop waiting after this many seconds')
+    .option('--timeout <seconds>', 'stop waiting after this many seconds (exit 4; the request stays pending)')
+    .option('--new', 'open a new request even if the same action of yours is already pending')
 }
 
-/** Waits for a decision, keeping one live status line up to date. */
-export async function waitWithLiveLine(cs: ReturnType<typeof client>, request: ActionRequest, url: string, timeout?: string): Promise<ActionRequest> {
-  if (request.status !== 'pending') return request
-  const line = new LiveLine(process.stderr)
-  let latest = request
-  const render = (): void =>
-    line.update(
-      latest.status === 'pending'
-        ? `${statusLine(latest)} · approve: countersign approve ${latest.id} · ${url}/v1/requests/${latest.id}`
-        : statusLine(latest),
-    )
-  render()
-  const ticker = setInterval(render, 1000)
-  try {
-    const options: Parameters<typeof cs.wait>[1] = {
-      onUpdate(update) {
-        latest = update
-        render()
-      },
+/**
+ * Waits for a decision with a live line, prints the outcome and returns its exit code. Ctrl-C
+ * cancels the request if it is still pending (exit 5); a `--timeout` that runs out leaves it
+ * pending for a rerun to attach to (exit 4).
+ */
+export async function waitForDecision(cs: Countersign, request: ActionRequest, flags: ClientOptions & { timeout?: string }): Promise<number> {
+  const limit = timeoutMs(flags.timeout)
+  let decided = request
+  if (request.status === 'pending') {
+    const watch = new DecisionWatch(cs.url)
+    const interruption = new Interruption()
+    watch.onUpdate(request)
+    try {
+      decided = await cs.wait(request.id, {
+        signal: interruption.signal,
+        onUpdate: watch.onUpdate,
+        onReachability: watch.onReachability,
+        ...(limit !== undefined ? { timeoutMs: limit } : {}),
+      })
+    } catch (error) {
+      watch.done()
+      if (error instanceof Interrupted) return reportInterrupted(cs, request.id, true)
+      if (error instanceof WaitTimeout) {
+        // The request as last seen is the answer (still pending); the message says what to do next.
+        printRequest(error.request, flags.json === true)
+        return report(error, false)
+      }
+      return report(error, flags.json === true)
+    } finally {
+      watch.done()
+      interruption.dispose()
     }
-    if (timeout !== undefined) options.timeoutMs = seconds(timeout) * 1000
-    latest = await cs.wait(request.id, options)
-    render()
-    return latest
-  } finally {
-    clearInterval(ticker)
-    line.done()
   }
-}
-
-export function seconds(text: string): number {
-  const value = Number(text)
-  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`--timeout must be a positive number of seconds, not "${text}".`)
-  return value
-}
-
-/** The exit code for a decided request. */
-export function exitFor(request: ActionRequest): number {
-  switch (request.status) {
-    case 'approved':
-      return EXIT.ok
-    case 'denied':
-      return EXIT.denied
-    case 'expired':
-      return EXIT.expired
-    case 'cancelled':
-      return EXIT.cancelled
-    default:
-      return EXIT.expired
-  }
+  printRequest(decided, flags.json === true)
+  return exitFor(decided)
 }
 
 export function registerRequestCommands(program: Command): void {
   withActionOptions(withClientOptions(program.command('request')))
-    .description('ask for an action; with --wait, wait for the decision')
+    .description('ask for an action; exits 0 approved, 3 denied, 8 pending (with --wait: waits for the decision)')
     .option('--params <json>', 'JSON object of the exact parameters')
     .option('--wait', 'wait for the decision')
     .action((flags: RequestFlags) =>
       runClientCommand(flags, async () => {
         const cs = client(flags)
-        let request = await cs.request({
+        const spec = {
           action: flags.action,
           resource: flags.resource,
           environment: flags.env,
           params: parseJsonObject(flags.params, '--params'),
           ...(flags.reason !== undefined ? { reason: flags.reason } : {}),
           ...(flags.context !== undefined ? { context: parseJsonObject(flags.context, '--context') } : {}),
-        })
-        if (flags.wait) request = await waitWithLiveLine(cs, request, cs.url, flags.timeout)
+        }
+        timeoutMs(flags.timeout)
+        const request = await cs.request(spec, flags.new === true ? { newRequest: true } : {})
+        if (flags.wait) return waitForDecision(cs, request, flags)
         printRequest(request, flags.json === true)
-        return flags.wait ? exitFor(request) : EXIT.ok
+        if (request.status === 'pending' && flags.json !== true) {
+          console.error(`countersign: ${request.id} is pending review; wait for it with: countersign wait ${request.id}`)
+        }
+        return exitFor(request)
       }),
     )
 
   withClientOptions(program.command('ls'))
-    .description('list requests')
+    .description('list requests, newest first, one page at a time')
     .option('--status <status>', 'pending, approved, denied, expired or cancelled')
     .option('--mine', 'only my requests')
     .option('--reviewable', 'only requests I can vote on now')
-    .action((flags: ClientOptions & { status?: string; mine?: boolean; reviewable?: boolean }) =>
+    .option('--limit <n>', 'requests per page, 1 to 200', '50')
+    .option('--cursor <cursor>', 'the next page, from the previous page\'s footer')
+    .action((flags: ClientOptions & { status?: string; mine?: boolean; reviewable?: boolean; limit: string; cursor?: string }) =>
       runClientCommand(flags, async () => {
+        const limit = Number(flags.limit)
+        if (!Number.isInteger(limit) || limit < 1 || limit > 200) throw new UsageError(`--limit must be a whole number from 1 to 200, not "${flags.limit}".`)
+        if (flags.status !== undefined && !STATUSES.includes(flags.status as ActionRequest['status'])) {
+          throw new UsageError(`--status must be one of ${STATUSES.join(', ')}, not "${flags.status}".`)
+        }
         const page = await client(flags).list({
           ...(flags.status !== undefined ? { status: flags.status as ActionRequest['status'] } : {}),
           ...(flags.mine ? { mine: true } : {}),
           ...(flags.reviewable ? { reviewable: true } : {}),
+          limit,
+          ...(flags.cursor !== undefined ? { cursor: flags.cursor } : {}),
         })
-        if (flags.json) console.log(JSON.stringify(page.items, null, 2))
-        else if (page.items.length === 0) console.log('no requests')
-        else for (const request of page.items) console.log(`${statusLine(request)} · ${request.action} ${request.resource} (${request.environment}) by ${request.requester.id}`)
+        if (flags.json) {
+          console.log(JSON.stringify({ items: page.items, next_cursor: page.nextCursor }, null, 2))
+          return EXIT.ok
+        }
+        if (page.items.length === 0) console.log(flags.cursor === undefined ? 'no requests' : 'no more requests')
+        for (const request of page.items) console.log(`${describeStatus(request)} · ${request.action} ${request.resource} (${request.environment}) by ${request.requester.id}`)
+        if (page.nextCursor !== null) console.log(`${page.items.length} shown; more: countersign ls --cursor ${page.nextCursor}${flags.limit !== '50' ? ` --limit ${limit}` : ''}`)
         return EXIT.ok
       }),
     )
 
   withClientOptions(program.command('show <id>'))
-    .description('show one request')
+    .description('show one request: params, bound files, votes and the policy\'s explanation')
     .action((id: string, flags: ClientOptions) =>
       runClientCommand(flags, async () => {
         printRequest(await client(flags).get(id), flags.json === true)
@@ -178,11 +184,13 @@ export function registerRequestCommands(program: Command): void {
     .option('--digest <sha256>', 'approve only the version with this digest (default: the version read just before voting)')
     .action((id: string, flags: ClientOptions & { reason?: string; params?: string; digest?: string }) =>
       runClientCommand(flags, async () => {
+        // A usage error is told before anything is read from the gateway.
+        const edited = flags.params !== undefined ? { params: parseJsonObject(flags.params, '--params') } : {}
         const request = await client(flags).vote(id, {
           decision: 'approve',
           digest: await digestToVoteOn(flags, id),
           ...(flags.reason !== undefined ? { reason: flags.reason } : {}),
-          ...(flags.params !== undefined ? { params: parseJsonObject(flags.params, '--params') } : {}),
+          ...edited,
         })
         printRequest(request, flags.json === true)
         return EXIT.ok
@@ -212,14 +220,15 @@ export function registerRequestCommands(program: Command): void {
     )
 
   withClientOptions(program.command('wait <id>'))
-    .description('wait for a request to be decided')
-    .option('--timeout <seconds>', 'stop waiting after this many seconds')
+    .description('wait for a request to be decided; exits with its outcome (Ctrl-C cancels your pending request)')
+    .option('--timeout <seconds>', 'stop waiting after this many seconds (exit 4; the request stays pending)')
     .action((id: string, flags: ClientOptions & { timeout?: string }) =>
       runClientCommand(flags, async () => {
+        timeoutMs(flags.timeout)
         const cs = client(flags)
-        const request = await waitWithLiveLine(cs, await cs.get(id), cs.url, flags.timeout)
-        printRequest(request, flags.json === true)
-        return exitFor(request)
+        return waitForDecision(cs, await cs.get(id), flags)
       }),
     )
 }
+
+const STATUSES: readonly ActionRequest['status'][] = ['pending', 'approved', 'denied', 'expired', 'cancelled']

@@ -2,10 +2,11 @@ import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { resolve } from 'node:path'
-import { CountersignError as ClientError } from '@countersign/sdk'
+import { type ActionRequest, type BoundFile, CountersignError as ClientError } from '@countersign/sdk'
 import type { Command } from 'commander'
-import { type ClientOptions, client, EXIT, printRequest, runClientCommand, UsageError, withClientOptions } from './client-options.js'
-import { exitFor, parseJsonObject, waitWithLiveLine, withActionOptions } from './request-commands.js'
+import { type ClientOptions, client, NotRun, printRequest, report, runClientCommand, UsageError, withClientOptions } from './client-options.js'
+import { parseJsonObject, withActionOptions } from './request-commands.js'
+import { DecisionWatch, Interrupted, Interruption, reportInterrupted, timeoutMs } from './wait-for-decision.js'
 
 interface RunFlags extends ClientOptions {
   action: string
@@ -14,8 +15,11 @@ interface RunFlags extends ClientOptions {
   reason?: string
   context?: string
   timeout?: string
+  new?: boolean
   bindFile: string[]
 }
+
+const RUN_EXAMPLE = 'countersign run --action A --resource R --env E -- CMD ARGS…'
 
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256')
@@ -36,93 +40,134 @@ interface CommandParams {
 function commandParamsOf(params: Record<string, unknown>): CommandParams {
   const { argv, cwd } = params
   if (!Array.isArray(argv) || argv.length === 0 || !argv.every((a) => typeof a === 'string') || typeof cwd !== 'string') {
-    throw new ClientError('unexpected_response', 'The approved params are not a command (argv and cwd); refusing to run anything.')
+    throw new NotRun('The approved params are not a command (argv and cwd); refusing to run anything.')
   }
   return { argv: argv as string[], cwd }
 }
 
-function runCommand({ argv, cwd }: CommandParams): Promise<number> {
+/** Right before running: every bound file must still hash to what was approved. */
+async function checkBoundFiles(bind: readonly BoundFile[]): Promise<void> {
+  for (const file of bind) {
+    let now: string
+    try {
+      now = await sha256File(file.path)
+    } catch (error) {
+      throw new NotRun(`${(error as Error).message} It was approved with sha256 ${file.sha256}; not running.`)
+    }
+    if (now !== file.sha256) throw new NotRun(`${file.path} changed after it was approved (sha256 ${now}, approved ${file.sha256}); not running.`)
+  }
+}
+
+function runCommand({ argv, cwd }: CommandParams, interruption: Interruption): Promise<number> {
   return new Promise((resolveExit) => {
     const [file, ...args] = argv as [string, ...string[]]
     const child = spawn(file, args, { cwd, stdio: 'inherit' })
-    const forward = (signal: NodeJS.Signals): void => {
-      child.kill(signal)
-    }
-    process.on('SIGINT', forward)
-    process.on('SIGTERM', forward)
+    // Once the command runs, Ctrl-C is the command's to handle.
+    interruption.forwardTo((signal) => child.kill(signal))
     child.once('error', (error) => {
+      interruption.forwardTo(undefined)
       console.error(`countersign: cannot start ${file}: ${error.message}`)
       resolveExit(127)
     })
     child.once('exit', (code, signal) => {
-      process.off('SIGINT', forward)
-      process.off('SIGTERM', forward)
+      interruption.forwardTo(undefined)
       resolveExit(code ?? (signal ? 128 : 1))
     })
   })
 }
 
 /**
- * `countersign run [flags] -- CMD ARGS…`: asks for approval of this exact
- * command (argv, cwd and the hashes of bound files), waits with a live
- * status line, then redeems the grant and runs exactly what was approved.
- * Anything unclear (gateway unreachable, a bound file changed, a grant
- * refused) refuses to run the command.
+ * The command comes after `--`, always: without it commander would take the command's own flags
+ * (`echo hi --env staging`) as run's, and file the request for something other than what runs.
+ */
+function assertCommandAfterDashDash(command: Command, argv: string[]): void {
+  let root = command
+  while (root.parent) root = root.parent
+  // Commander keeps the raw argv on the root command; it is not in its typings.
+  const raw = (root as Command & { rawArgs?: string[] }).rawArgs ?? []
+  const dashDash = raw.indexOf('--', raw.indexOf('run') + 1)
+  const after = dashDash === -1 ? [] : raw.slice(dashDash + 1)
+  if (dashDash === -1 || after.length !== argv.length || after.some((arg, i) => arg !== argv[i])) {
+    throw new UsageError(
+      `run needs the command after --, so that its flags are not taken as run's own: ${RUN_EXAMPLE}` +
+        (argv.length > 0 ? `\n  e.g. countersign run --action … --resource … --env … -- ${argv.join(' ')}` : ''),
+    )
+  }
+}
+
+/**
+ * `countersign run [flags] -- CMD ARGS…`: asks for approval of this exact command (argv, cwd
+ * and the hashes of bound files), waits with a live status line, then runs exactly what was
+ * approved. Built on the SDK's `guard()`, which decides what executes: the grant must redeem
+ * for the approved request and digest, and the bound files are re-checked right before the
+ * command starts. Anything unclear (gateway unreachable, a bound file changed, a grant refused)
+ * runs nothing.
  */
 export function registerRunCommand(program: Command): void {
   withActionOptions(withClientOptions(program.command('run')))
-    .description('run a command only after it is approved: countersign run --action A --resource R --env E -- CMD ARGS…')
+    .description(`run a command only after it is approved: ${RUN_EXAMPLE}`)
     .option('--bind-file <file>', 'a file whose SHA-256 joins the digest and is re-checked right before running (repeatable)',
       (value: string, previous: string[]) => [...previous, value], [] as string[])
-    .argument('<command...>', 'the command and its arguments, after --')
-    .action((argv: string[], flags: RunFlags) =>
+    .argument('[command...]', 'the command and its arguments, after --')
+    .action((argv: string[], flags: RunFlags, command: Command) =>
       runClientCommand(flags, async () => {
+        assertCommandAfterDashDash(command, argv)
+        if (argv.length === 0) throw new UsageError(`run needs a command after --: ${RUN_EXAMPLE}`)
+        const limit = timeoutMs(flags.timeout)
+        const context = flags.context !== undefined ? parseJsonObject(flags.context, '--context') : undefined
         const cs = client(flags)
         const bind = await Promise.all(flags.bindFile.map(async (path) => ({ path: resolve(path), sha256: await sha256File(path) })))
         const params: CommandParams = { argv, cwd: process.cwd() }
-        let request = await cs.request({
-          action: flags.action,
-          resource: flags.resource,
-          environment: flags.env,
-          params: { ...params },
-          ...(flags.reason !== undefined ? { reason: flags.reason } : {}),
-          ...(flags.context !== undefined ? { context: parseJsonObject(flags.context, '--context') } : {}),
-          ...(bind.length > 0 ? { bind } : {}),
-        })
-        request = await waitWithLiveLine(cs, request, cs.url, flags.timeout)
-        if (request.status !== 'approved') {
-          printRequest(request, flags.json === true)
-          return exitFor(request)
-        }
-        // The files must still be the ones that were approved, right before running.
-        for (const file of bind) {
-          if ((await sha256File(file.path)) !== file.sha256) {
-            console.error(`countersign: ${file.path} changed after it was approved; not running.`)
-            return EXIT.refused
-          }
-        }
-        const token = request.grant?.token
-        if (!token) {
-          console.error('countersign: the approval carries no usable grant (already redeemed?); not running.')
-          return EXIT.refused
-        }
-        let redemption
+        const watch = new DecisionWatch(cs.url)
+        const interruption = new Interruption()
+        let exitCode: number | undefined
+        let ran: ActionRequest | undefined
         try {
-          redemption = await cs.redeem(token, request.digest)
+          exitCode = await cs.guard(
+            {
+              action: flags.action,
+              resource: flags.resource,
+              environment: flags.env,
+              params: { ...params },
+              ...(flags.reason !== undefined ? { reason: flags.reason } : {}),
+              ...(context !== undefined ? { context } : {}),
+              ...(bind.length > 0 ? { bind } : {}),
+            },
+            (approved, request) => {
+              watch.done()
+              ran = request
+              if (request.version > 1) console.error(`countersign: a reviewer edited the command; running the approved version: ${commandParamsOf(approved).argv.join(' ')}`)
+              return runCommand(commandParamsOf(approved), interruption)
+            },
+            {
+              signal: interruption.signal,
+              onUpdate: watch.onUpdate,
+              onReachability: watch.onReachability,
+              ...(limit !== undefined ? { timeoutMs: limit } : {}),
+              ...(flags.new === true ? { newRequest: true } : {}),
+              async beforeRun(approved) {
+                commandParamsOf(approved)
+                await checkBoundFiles(bind)
+              },
+              resultOf: (code) => ({ outcome: code === 0 ? 'succeeded' : 'failed', exitCode: code }),
+            },
+          )
         } catch (error) {
-          if (error instanceof ClientError && error.code !== 'gateway_unavailable') {
-            console.error(`countersign: grant refused (${error.code}): ${error.message}; not running.`)
-            return EXIT.refused
-          }
-          throw error
+          watch.done()
+          if (error instanceof Interrupted) return reportInterrupted(cs, watch.latest?.id, false)
+          const request = (error as { request?: unknown }).request
+          if (error instanceof ClientError && isRequest(request)) printRequest(request, flags.json === true)
+          return report(error, flags.json === true && !isRequest(request))
+        } finally {
+          watch.done()
+          interruption.dispose()
         }
-        const approved = commandParamsOf(redemption.params)
-        if (request.version > 1) console.error(`countersign: a reviewer edited the command; running the approved version: ${approved.argv.join(' ')}`)
-        const code = await runCommand(approved)
-        await cs
-          .reportResult(request.id, { outcome: code === 0 ? 'succeeded' : 'failed', exitCode: code })
-          .catch((error: unknown) => console.error(`countersign: could not report the result: ${(error as Error).message}`))
-        return code
+        if (flags.json && ran !== undefined) console.log(JSON.stringify({ request: ran, exit_code: exitCode }, null, 2))
+        return exitCode
       }),
     )
+}
+
+function isRequest(value: unknown): value is ActionRequest {
+  return typeof value === 'object' && value !== null && 'status' in value && 'digest' in value
 }

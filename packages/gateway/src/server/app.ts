@@ -64,11 +64,24 @@ declare module 'fastify' {
   }
 }
 
-/** Which channel a call came through, from the client's own header (informational only). */
+/**
+ * The channels a client may declare in `x-countersign-via`. Slack, Teams and the console are
+ * recorded by the gateway's own handlers, so a caller cannot pose as one of them.
+ */
+const CLIENT_CHANNELS: ReadonlySet<string> = new Set(['api', 'cli', 'sdk'])
+
+/** Which channel a call came through, from the client's own header (informational only); `api` when absent. */
 function viaOf(request: FastifyRequest): string {
   const header = request.headers['x-countersign-via']
-  const via = typeof header === 'string' ? header : 'api'
-  return /^[a-z][a-z0-9-]{0,31}$/.test(via) ? via : 'api'
+  if (header === undefined) return 'api'
+  if (typeof header !== 'string' || !CLIENT_CHANNELS.has(header)) {
+    throw new CountersignError(
+      'invalid_request',
+      `The x-countersign-via header must be one of ${[...CLIENT_CHANNELS].join(', ')}; leave it out for api.`,
+      { header: 'x-countersign-via' },
+    )
+  }
+  return header
 }
 
 /** Builds the gateway's HTTP API. */

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
-import { type CountersignError, type RequestState } from '../core/index.js'
+import { CountersignError, type Principal, type RequestState } from '../core/index.js'
 import { GrantSigner } from '../grants/index.js'
 import { ADMIN_GROUP, ApiKeyRepository, Authenticator, createGitHubActionsVerifier, createOidcVerifier, type JwtVerifier } from '../identity/index.js'
 import { type CompiledPolicy, watchPolicy } from '../policy/index.js'
@@ -11,6 +11,7 @@ import { ApprovalService, type ChangeListener, ReviewScheduler } from '../reques
 import { openStore, type Store } from '../store/index.js'
 import { buildApp } from './app.js'
 import { createAuditAppender, type GatewayAudit } from './audit-appender.js'
+import { lockDataDir } from './data-dir-lock.js'
 import type { GatewayConfig } from './gateway-config.js'
 import { KeyAdmin } from './key-admin.js'
 import { GatewayMetrics } from './metrics.js'
@@ -81,6 +82,11 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
   })
   const cleanup: Array<() => Promise<void> | void> = [() => watcher.close()]
   try {
+    // One process per SQLite store; PostgreSQL replicas share theirs by design (LISTEN/NOTIFY wakes them all).
+    if (config.databaseUrl === undefined) {
+      const lock = lockDataDir(config.dataDir)
+      cleanup.push(() => lock.release())
+    }
     const store = await openStore(
       config.databaseUrl !== undefined
         ? { databaseUrl: config.databaseUrl, ...(config.databaseSchema !== undefined ? { schema: config.databaseSchema } : {}) }
@@ -156,7 +162,7 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
       bodyLimit: config.bodyLimit, publicUrl: config.publicUrl, logger: config.log, trustProxy: config.trustProxy, shutdown: shutdown.signal,
       ...(hooks.logStream !== undefined ? { logStream: hooks.logStream } : {}),
     })
-    await app.listen({ host: config.host, port: config.port })
+    await listen(app, config.host, config.port)
     scheduler.start(service)
     // The time rule of checkpoints must fire even when nothing is being appended.
     const checkpointTimer = setInterval(() => {
@@ -187,6 +193,25 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
     }
   } catch (error) {
     for (const step of cleanup.reverse()) await step()
+    throw error
+  }
+}
+
+/** Listens, turning the usual reasons a port cannot be had into a message that says what to do. */
+async function listen(app: FastifyInstance, host: string, port: number): Promise<void> {
+  try {
+    await app.listen({ host, port })
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE') {
+      throw new CountersignError('config_invalid', `port ${port} is in use on ${host}; stop the other server or pass --port (or set port: in the config).`, { host, port })
+    }
+    if (code === 'EACCES') {
+      throw new CountersignError('config_invalid', `not allowed to listen on port ${port} (ports below 1024 need privileges); pass --port with a higher port.`, { host, port })
+    }
+    if (code === 'EADDRNOTAVAIL') {
+      throw new CountersignError('config_invalid', `${host} is not an address of this machine; pass --host 127.0.0.1 or one of its addresses.`, { host, port })
+    }
     throw error
   }
 }
@@ -230,10 +255,15 @@ async function bootstrapAdminKey(store: Store, keyAdmin: KeyAdmin): Promise<stri
   const rows = await store.db.selectFrom('api_keys').select('groups').where('revoked_at', 'is', null).execute()
   if (rows.some((row) => (JSON.parse(row.groups) as string[]).includes(ADMIN_GROUP))) return undefined
   const system = { id: 'countersign', kind: 'service' as const, displayName: 'Countersign', groups: [] }
-  const { token } = await keyAdmin.create(
-    system,
-    { kind: 'human', principalId: 'admin', displayName: 'Administrator', groups: [ADMIN_GROUP], createdBy: 'countersign' },
-    'bootstrap',
-  )
+  const { token } = await mintAdminKey(keyAdmin, system, 'bootstrap')
   return token
+}
+
+/** Creates a key in the operator (admin) group, a human's as operator rights are, audited as created by `by`. */
+export function mintAdminKey(keyAdmin: KeyAdmin, by: Principal, via: string): ReturnType<KeyAdmin['create']> {
+  return keyAdmin.create(
+    by,
+    { kind: 'human', principalId: 'admin', displayName: 'Administrator', groups: [ADMIN_GROUP], createdBy: by.id },
+    via,
+  )
 }
