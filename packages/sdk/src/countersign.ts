@@ -1,8 +1,8 @@
 import { backoffDelay } from './backoff-delay.js'
-import { ActionCancelled, ActionDenied, ActionExpired, CountersignError, GrantRejected, WaitTimeout } from './errors.js'
+import { ActionCancelled, ActionDenied, ActionExpired, GrantRejected, WaitTimeout } from './errors.js'
 import { HttpTransport } from './http-transport.js'
 import type { HttpCall, TokenSource } from './http-transport.js'
-import { parseRedemption, parseRequestView } from './parse-request-view.js'
+import { parseRedemption, parseRequestPage, parseRequestView } from './parse-request-view.js'
 import { sleep } from './sleep.js'
 import type { ActionRequest, ActionSpec, Redemption, ResultInput, VoteInput } from './types.js'
 import { pollTimeoutSeconds, waitDeadline } from './wait-deadline.js'
@@ -177,12 +177,7 @@ export class Countersign {
     if (filter.limit !== undefined) query.set('limit', String(filter.limit))
     if (filter.cursor !== undefined) query.set('cursor', filter.cursor)
     const suffix = query.size > 0 ? `?${query}` : ''
-    const body = await this.#call({ method: 'GET', path: `/v1/requests${suffix}`, idempotent: true }, options)
-    if (!isRecord(body) || !Array.isArray(body.items)) {
-      throw new CountersignError('unexpected_response', 'The gateway answered the listing with an unexpected shape.')
-    }
-    const nextCursor = typeof body.next_cursor === 'string' ? body.next_cursor : null
-    return { items: body.items.map(parseRequestView), nextCursor }
+    return parseRequestPage(await this.#call({ method: 'GET', path: `/v1/requests${suffix}`, idempotent: true }, options))
   }
 
   /**

@@ -22,6 +22,7 @@ function request(overrides: Partial<ActionRequest> = {}): ActionRequest {
     version: 2,
     digest: 'a'.repeat(64),
     params: {},
+    bind: [],
     reason: null,
     context: {},
     requester: { id: 'agent-1', kind: 'agent', displayName: 'agent-1' },
@@ -39,7 +40,7 @@ function request(overrides: Partial<ActionRequest> = {}): ActionRequest {
 }
 
 function vote(voterId: string, decision: Vote['decision'], version: number, reason: string | null = null): Vote {
-  return { voterId, decision, reason, version, via: 'slack', at: '2025-03-01T10:04:00Z' }
+  return { voterId, voterName: voterId, decision, reason, version, via: 'slack', votedAt: '2025-03-01T10:04:00Z' }
 }
 
 describe('errorFromResponse', () => {

@@ -1,36 +1,7 @@
 import type { ActionRequest } from './types.js'
+import { WIRE_ERROR_CODES, type WireErrorCode } from './wire-contract.generated.js'
 
-/** The codes the gateway puts in `{error: {code}}` bodies. */
-const WIRE_ERROR_CODES = [
-  'invalid_request',
-  'reason_required',
-  'unauthenticated',
-  'rate_limited',
-  'fresh_auth_required',
-  'forbidden',
-  'self_approval',
-  'not_an_approver',
-  'non_human_reviewer',
-  'edit_not_allowed',
-  'edit_denied_by_policy',
-  'not_requester',
-  'not_found',
-  'already_voted',
-  'request_not_pending',
-  'invalid_transition',
-  'idempotency_conflict',
-  'request_not_approved',
-  'payload_too_large',
-  'unsupported_media_type',
-  'store_unavailable',
-  'internal',
-  'grant_invalid',
-  'grant_already_redeemed',
-  'grant_expired',
-  'digest_mismatch',
-] as const
-
-export type WireErrorCode = (typeof WIRE_ERROR_CODES)[number]
+export type { WireErrorCode }
 
 /** Why the gateway refused to redeem a grant. */
 export type GrantRejectionCode = 'grant_invalid' | 'grant_already_redeemed' | 'grant_expired' | 'digest_mismatch'

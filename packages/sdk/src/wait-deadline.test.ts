@@ -14,11 +14,12 @@ function pendingWithDeadline(deadlineAt: string | null): ActionRequest {
     version: 1,
     digest: 'a'.repeat(64),
     params: {},
+    bind: [],
     reason: null,
     context: {},
     requester: { id: 'agent-1', kind: 'agent', displayName: 'agent-1' },
     onBehalfOf: null,
-    decision: null,
+    decision: { effect: 'review', matchedRules: [], risk: 0, explain: [], policySha256: 'c'.repeat(64) },
     review:
       deadlineAt === null
         ? null

@@ -2,7 +2,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sig
 import type { JsonWebKey, KeyObject } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { CountersignError } from '../core/index.js'
+import { LocalError } from '../core/index.js'
 import type { AuditCheckpoint } from './audit-entry.js'
 import { checkpointSigningInput } from './audit-hash.js'
 
@@ -36,7 +36,7 @@ export interface AuditSigner {
  * or from `<dataDir>/audit-signing-key.pem`, creating that file (mode 0600)
  * on first use.
  *
- * @throws CountersignError `config_invalid` when the key is not an Ed25519 private key.
+ * @throws LocalError `config_invalid` when the key is not an Ed25519 private key.
  * @example
  * ```ts
  * const signer = loadAuditSigner({ dataDir: './.countersign' })
@@ -68,8 +68,8 @@ function readOrCreateKeyFile(dataDir: string, file: string): string {
   }
 }
 
-function unreadable(file: string, error: unknown): CountersignError {
-  return new CountersignError(
+function unreadable(file: string, error: unknown): LocalError {
+  return new LocalError(
     'config_invalid',
     `Cannot read or create the audit signing key ${file}: ${(error as Error).message}. Check the data directory's permissions.`,
     { file },
@@ -81,10 +81,10 @@ function signerFromPem(pem: string, source: string): AuditSigner {
   try {
     privateKey = createPrivateKey(pem)
   } catch (error) {
-    throw new CountersignError('config_invalid', `${source} is not a PEM private key: ${(error as Error).message}.`, { source })
+    throw new LocalError('config_invalid', `${source} is not a PEM private key: ${(error as Error).message}.`, { source })
   }
   if (privateKey.asymmetricKeyType !== 'ed25519') {
-    throw new CountersignError(
+    throw new LocalError(
       'config_invalid',
       `${source} is a ${privateKey.asymmetricKeyType ?? 'unknown'} key; audit checkpoints need an Ed25519 key (openssl genpkey -algorithm ed25519).`,
       { source },
@@ -119,7 +119,7 @@ export function auditKeyId(publicKey: KeyObject): string {
  * Reads an Ed25519 public key given as PEM (SPKI, or a private key whose
  * public half is taken) or as a JWK in JSON.
  *
- * @throws CountersignError `config_invalid` when the text holds no Ed25519 key.
+ * @throws LocalError `config_invalid` when the text holds no Ed25519 key.
  */
 export function parseAuditPublicKey(text: string, source = 'the public key'): KeyObject {
   let key: KeyObject
@@ -129,14 +129,14 @@ export function parseAuditPublicKey(text: string, source = 'the public key'): Ke
       ? createPublicKey({ key: JSON.parse(trimmed) as JsonWebKey, format: 'jwk' })
       : createPublicKey(trimmed)
   } catch (error) {
-    throw new CountersignError(
+    throw new LocalError(
       'config_invalid',
       `${source} is neither a PEM public key nor a JWK: ${(error as Error).message}.`,
       { source },
     )
   }
   if (key.asymmetricKeyType !== 'ed25519') {
-    throw new CountersignError(
+    throw new LocalError(
       'config_invalid',
       `${source} is a ${key.asymmetricKeyType ?? 'unknown'} key; audit checkpoints are signed with Ed25519.`,
       { source },

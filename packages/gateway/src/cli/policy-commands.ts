@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { isCountersignError } from '../core/index.js'
+import { isCountersignError, isLocalError } from '../core/index.js'
 import type { Principal } from '../core/index.js'
 import {
   evaluate,
@@ -130,7 +130,7 @@ function attempt<T>(work: () => T, io: Output): T | undefined {
 /** Prints located problems one per line when there are any, else the message. */
 function reportFailure(error: unknown, io: Output): void {
   process.exitCode = 1
-  if (!isCountersignError(error)) throw error
+  if (!isCountersignError(error) && !isLocalError(error)) throw error
   const errors = error.details['errors']
   if (Array.isArray(errors) && errors.length > 0) {
     for (const diagnostic of errors as PolicyDiagnostic[]) io.err(formatDiagnostic(diagnostic))

@@ -1,6 +1,7 @@
 import { type Selectable, sql, type Transaction } from 'kysely'
 import {
   CountersignError,
+  type Effect,
   type GrantState,
   type Principal,
   type RecordedVote,
@@ -20,7 +21,7 @@ import {
 /** What a request row holds beyond the lifecycle state: the decision and what the reviewer is shown. */
 export interface RequestRecord {
   state: RequestState
-  effect: string
+  effect: Effect
   reason: string | null
   /** Redacted when stored. */
   context: Record<string, unknown>
@@ -31,7 +32,7 @@ export interface RequestRecord {
 }
 
 export interface StoredDecision {
-  matchedRules: Array<{ name: string; effect: string }>
+  matchedRules: Array<{ name: string; effect: Effect }>
   risk: number
   explain: string[]
   policySha256: string
@@ -65,7 +66,7 @@ export const requestRepository = {
     const state = stateFromRows(row, versions, votes, grant)
     return {
       state,
-      effect: row.effect,
+      effect: row.effect as Effect,
       reason: row.reason,
       context: parse(row.context),
       decision: parse(row.decision),

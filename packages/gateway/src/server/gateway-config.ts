@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { z } from 'zod'
-import { CountersignError, parseDuration } from '../core/index.js'
+import { LocalError, parseDuration } from '../core/index.js'
 import { formatDiagnostic, parseYamlSource, type PolicyDiagnostic, zodDiagnostics } from '../policy/index.js'
 
 const duration = z.string().refine((text) => {
@@ -109,12 +109,12 @@ export function loadGatewayConfig(overrides: ConfigOverrides, env: NodeJS.Proces
   if (portText !== undefined) {
     port = Number(portText)
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new CountersignError('config_invalid', `Invalid port "${portText}": give a whole number from 0 to 65535.`)
+      throw new LocalError('config_invalid', `Invalid port "${portText}": give a whole number from 0 to 65535.`)
     }
   }
   const database = pick('database') ?? file.database
   if (database !== undefined && !/^postgres(ql)?:\/\//.test(database)) {
-    throw new CountersignError('config_invalid', `Invalid database URL: only postgres:// URLs are supported; leave it unset for the embedded SQLite store.`)
+    throw new LocalError('config_invalid', `Invalid database URL: only postgres:// URLs are supported; leave it unset for the embedded SQLite store.`)
   }
   const host = pick('host') ?? file.host ?? '127.0.0.1'
   const policyFile = overrides.policy ?? env.COUNTERSIGN_POLICY ?? fromFile(file.policy)
@@ -146,7 +146,7 @@ function readConfigFile(path: string): ConfigFile {
     text = readFileSync(path, 'utf8')
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? String(error)
-    throw new CountersignError('config_invalid', `Cannot read config file ${path} (${reason}); check the path.`)
+    throw new LocalError('config_invalid', `Cannot read config file ${path} (${reason}); check the path.`)
   }
   const source = parseYamlSource(text, path)
   let diagnostics: PolicyDiagnostic[] = source.syntaxErrors
@@ -155,7 +155,7 @@ function readConfigFile(path: string): ConfigFile {
     if (parsed.success) return parsed.data
     diagnostics = zodDiagnostics(parsed.error.issues, source, configFileSchema)
   }
-  throw new CountersignError(
+  throw new LocalError(
     'config_invalid',
     `Invalid config file ${path}:\n${diagnostics.map(formatDiagnostic).join('\n')}`,
     { errors: diagnostics },

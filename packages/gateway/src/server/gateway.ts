@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
-import { type CountersignError, type RequestState } from '../core/index.js'
+import { LocalError, type RequestState } from '../core/index.js'
 import { GrantSigner } from '../grants/index.js'
 import { ADMIN_GROUP, ApiKeyRepository, Authenticator, createGitHubActionsVerifier, createOidcVerifier, type JwtVerifier } from '../identity/index.js'
 import { type CompiledPolicy, watchPolicy } from '../policy/index.js'
@@ -31,7 +31,7 @@ export interface Gateway {
 
 export interface GatewayHooks {
   /** Told about policy reloads and reload failures. */
-  onPolicy?: (event: { ok: true; sha256: string } | { ok: false; error: CountersignError }) => void
+  onPolicy?: (event: { ok: true; sha256: string } | { ok: false; error: LocalError }) => void
   now?: () => number
 }
 
@@ -48,7 +48,7 @@ function resolvePolicyFile(config: GatewayConfig): string {
   const file = join(config.dataDir, 'policy.yaml')
   if (!existsSync(file)) {
     const example = examplePolicyPath()
-    if (example === undefined) throw new Error('The example policy is missing from this installation; pass --policy FILE.')
+    if (example === undefined) throw new LocalError('config_invalid', 'The example policy is missing from this installation; pass --policy FILE.')
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
     copyFileSync(example, file)
   }
