@@ -72,7 +72,7 @@ for (const backend of BACKENDS) {
 
         const conflict = await submit({ ...EXPORT, params: { table: 'payments' }, idempotency_key: 'conflicting-key' })
         expect([conflict.status, conflict.body.error.code]).toEqual([409, 'idempotency_conflict'])
-        expect(conflict.body.error.details.requestId).toBe(first.body.id)
+        expect(conflict.body.error.details.request_id).toBe(first.body.id)
         expect(await requestCount()).toBe(count)
         expect(await auditTypesSince(head)).toEqual([])
         const original = await get(first.body.id, 'agent')
@@ -306,7 +306,7 @@ for (const backend of BACKENDS) {
         const refused = await call(gw.url, doomed, 'POST', '/v1/requests', { ...TAGS, params: { team: 'revoked' } })
         expect([refused.status, refused.body.error.code]).toEqual([401, 'unauthenticated'])
         expect((await call(gw.url, token('agent'), 'GET', '/v1/requests')).status).toBe(200)
-        expect((await gw.auditSince(head)).map((entry) => [entry.type, entry.data.keyId])).toEqual([['key.revoked', keyId]])
+        expect((await gw.auditSince(head)).map((entry) => [entry.type, entry.data.key_id])).toEqual([['key.revoked', keyId]])
       })
 
       it('refuses a non-admin listing or revoking keys with forbidden and changes no key', async () => {

@@ -176,7 +176,7 @@ for (const backend of BACKENDS) {
 
       const entry = await reloadOutcome(1, 'policy.reload_failed', head)
       expect(events[0]).toMatchObject({ ok: false, error: { code: 'policy_invalid' } })
-      expect(entry?.data).toMatchObject({ file: gw.policyFile, keptSha256: firstSha })
+      expect(entry?.data).toMatchObject({ file: gw.policyFile, kept_sha256: firstSha })
       expect(entry?.data.message).toMatch(/unknown key "aprovers"/)
 
       const decided = await tag('after-bad-reload')

@@ -372,7 +372,7 @@ export class Countersign {
       const code =
         grant?.status === 'redeemed' ? 'grant_already_redeemed' : grant?.status === 'expired' ? 'grant_expired' : 'grant_invalid'
       throw new GrantRejected(code, `Request ${approved.id} is approved but carries no grant this caller can redeem`, {
-        details: { requestId: approved.id },
+        details: { request_id: approved.id },
       })
     }
     const redemption = await this.redeem(grant.token, approved.digest, { signal })
@@ -380,7 +380,7 @@ export class Countersign {
     // gateway from handing over params that were never approved.
     if (redemption.requestId !== approved.id || redemption.digest !== approved.digest) {
       throw new GrantRejected('digest_mismatch', `The grant redeemed for ${approved.id} binds a different action`, {
-        details: { requestId: approved.id, expected: approved.digest, redeemed: redemption.digest },
+        details: { request_id: approved.id, expected: approved.digest, redeemed: redemption.digest },
       })
     }
     return redemption

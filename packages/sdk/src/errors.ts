@@ -100,7 +100,7 @@ export class ActionDenied extends CountersignError {
   constructor(request: ActionRequest) {
     const deniedBy = denialsOf(request)
     super('action_denied', `${describeAction(request)} was denied${describeDenials(deniedBy)}`, {
-      details: { requestId: request.id },
+      details: { request_id: request.id },
     })
     this.request = request
     this.deniedBy = deniedBy
@@ -125,7 +125,7 @@ export class ActionExpired extends CountersignError {
 
   constructor(request: ActionRequest) {
     super('action_expired', `${describeAction(request)} expired before it was approved and run`, {
-      details: { requestId: request.id },
+      details: { request_id: request.id },
     })
     this.request = request
   }
@@ -149,7 +149,7 @@ export class ActionCancelled extends CountersignError {
 
   constructor(request: ActionRequest) {
     super('action_cancelled', `${describeAction(request)} was cancelled by its requester`, {
-      details: { requestId: request.id },
+      details: { request_id: request.id },
     })
     this.request = request
   }
@@ -174,7 +174,7 @@ export class WaitTimeout extends CountersignError {
 
   constructor(request: ActionRequest) {
     super('wait_timeout', `${describeAction(request)} is still pending; stopped waiting`, {
-      details: { requestId: request.id },
+      details: { request_id: request.id },
     })
     this.request = request
   }

@@ -4,6 +4,7 @@ import { isCountersignError, isLocalError } from '../core/index.js'
 import type { Principal } from '../core/index.js'
 import {
   evaluate,
+  explainView,
   formatDiagnostic,
   loadPolicyFile,
   parseActionRequest,
@@ -96,7 +97,7 @@ export function registerPolicyCommands(program: Command): void {
             principalText === undefined ? EXPLAIN_PRINCIPAL : parsePrincipal(principalText.text, principalText.name)
           return evaluate(loaded, request, principal, now)
         }, io)
-        if (evaluation !== undefined) io.out(JSON.stringify(evaluation, null, 2))
+        if (evaluation !== undefined) io.out(JSON.stringify(explainView(evaluation), null, 2))
       },
     )
 }

@@ -1,6 +1,7 @@
 export * from './errors.js'
 export * from './types.js'
 export { canonicalDigest, canonicalJson } from './canonical-digest.js'
+export { rfc3339 } from './rfc3339.js'
 export { computeDeadlines, parseDuration, type DeadlineSettings, type Deadlines } from './deadlines.js'
 export {
   checkVote,

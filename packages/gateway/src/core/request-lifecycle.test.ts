@@ -116,7 +116,7 @@ describe('openRequest', () => {
           digest,
           version: 1,
           effect: 'review',
-          onBehalfOf: null,
+          on_behalf_of: null,
           deadlineAt: NOW + 30 * MINUTE,
           escalateAt: NOW + 10 * MINUTE,
           requirements: [{ rule: 'prod-apply', approvers: ['group:data-owners'], quorum: 1 }],
@@ -145,7 +145,7 @@ describe('openRequest', () => {
     const agent: Principal = { ...pipeline, kind: 'agent', onBehalfOf: { id: 'riley@example.com', verified: false } }
     const { state, auditEvents } = openRequest(newRequest({ requester: agent }), NOW)
     expect(state.onBehalfOf).toEqual({ id: 'riley@example.com', verified: false })
-    expect(auditEvents[0]?.data.onBehalfOf).toEqual({ id: 'riley@example.com', verified: false })
+    expect(auditEvents[0]?.data.on_behalf_of).toEqual({ id: 'riley@example.com', verified: false })
   })
 
   it('keeps a copy of the params, so later changes to the caller object cannot alter the stored version', () => {
@@ -229,7 +229,7 @@ describe('transition: votes', () => {
       type: 'request.edited',
       actor: { id: 'dana@example.com', kind: 'human', via: 'console' },
       requestId: 'req_7',
-      data: { fromVersion: 1, toVersion: 2, previousDigest: state.digest, digest: newDigest, voidedVotes: 0 },
+      data: { from_version: 1, to_version: 2, previous_digest: state.digest, digest: newDigest, voided_votes: 0 },
     })
   })
 
@@ -340,7 +340,7 @@ describe('transition: expire', () => {
         type: 'request.denied',
         actor: { id: 'countersign', kind: 'system', via: 'scheduler' },
         requestId: 'req_7',
-        data: { cause: 'timeout', deadlineAt: NOW + 30 * MINUTE },
+        data: { cause: 'timeout', deadline_at: new Date(NOW + 30 * MINUTE).toISOString() },
       },
     ])
   })
@@ -408,7 +408,7 @@ describe('transition: grants', () => {
         type: 'grant.issued',
         actor: { id: 'countersign', kind: 'system', via: 'gateway' },
         requestId: 'req_7',
-        data: { jti: 'grant_1', digest: state.digest, expiresAt: NOW + 5 * MINUTE },
+        data: { jti: 'grant_1', digest: state.digest, expires_at: new Date(NOW + 5 * MINUTE).toISOString() },
       },
     ])
   })
@@ -523,7 +523,7 @@ describe('transition: result', () => {
         type: 'request.result',
         actor: { id: pipeline.id, kind: 'service', via: 'cli' },
         requestId: 'req_7',
-        data: { outcome: 'succeeded', exitCode: 0, detail: null },
+        data: { outcome: 'succeeded', exit_code: 0, detail: null },
       },
     ])
   })

@@ -1,4 +1,5 @@
 import { canonicalDigest, canonicalJson } from './canonical-digest.js'
+import { rfc3339 } from './rfc3339.js'
 import { computeDeadlines } from './deadlines.js'
 import { CountersignError } from './errors.js'
 import { checkVote, tallyVotes, type TallyResult } from './review-tally.js'
@@ -111,7 +112,7 @@ export function openRequest(request: NewRequest, now: number): Transition {
       digest,
       version: 1,
       effect: request.effect,
-      onBehalfOf: base.onBehalfOf ?? null,
+      on_behalf_of: base.onBehalfOf ?? null,
     },
   }
   if (request.effect === 'allow') {
@@ -246,11 +247,11 @@ function applyVote(state: RequestState, event: Extract<LifecycleEvent, { type: '
         actor,
         requestId: state.id,
         data: {
-          fromVersion: state.currentVersion,
-          toVersion: version.version,
-          previousDigest: state.digest,
+          from_version: state.currentVersion,
+          to_version: version.version,
+          previous_digest: state.digest,
           digest,
-          voidedVotes: state.votes.filter((cast) => cast.version === state.currentVersion).length,
+          voided_votes: state.votes.filter((cast) => cast.version === state.currentVersion).length,
         },
       })
     }
@@ -312,7 +313,7 @@ function applyExpire(state: RequestState, now: number): Transition {
       state.deadlineAt === undefined
         ? 'This request has no review deadline, so it cannot expire.'
         : `This request's deadline is ${new Date(state.deadlineAt).toISOString()}; it cannot expire before then.`,
-      { deadlineAt: state.deadlineAt ?? null },
+      { deadline_at: state.deadlineAt === undefined ? null : rfc3339(state.deadlineAt) },
     )
   }
   const onTimeout = requireReview(state).onTimeout
@@ -325,7 +326,7 @@ function applyExpire(state: RequestState, now: number): Transition {
         type: status === 'denied' ? 'request.denied' : 'request.expired',
         actor: SCHEDULER,
         requestId: state.id,
-        data: { cause: 'timeout', deadlineAt: state.deadlineAt },
+        data: { cause: 'timeout', deadline_at: rfc3339(state.deadlineAt) },
       },
     ],
   }
@@ -339,19 +340,19 @@ function applyEscalate(state: RequestState, now: number): Transition {
   }
   if (state.escalatedAt !== undefined) {
     throw new CountersignError('invalid_transition', 'This request was already escalated; it escalates once.', {
-      escalatedAt: state.escalatedAt,
+      escalated_at: rfc3339(state.escalatedAt),
     })
   }
   if (now < state.escalateAt) {
     throw new CountersignError(
       'invalid_transition',
       `This request escalates at ${new Date(state.escalateAt).toISOString()}, not before.`,
-      { escalateAt: state.escalateAt },
+      { escalate_at: rfc3339(state.escalateAt) },
     )
   }
   if (state.deadlineAt !== undefined && now >= state.deadlineAt) {
     throw new CountersignError('invalid_transition', 'The deadline of this request has passed; expire it instead of escalating.', {
-      deadlineAt: state.deadlineAt,
+      deadline_at: rfc3339(state.deadlineAt),
     })
   }
   return {
@@ -375,7 +376,7 @@ function applyGrantIssued(
   }
   if (!Number.isFinite(event.expiresAt) || event.expiresAt <= now) {
     throw new CountersignError('invalid_request', 'A grant must expire after the moment it is issued.', {
-      expiresAt: event.expiresAt,
+      expires_at: Number.isFinite(event.expiresAt) ? rfc3339(event.expiresAt) : null,
     })
   }
   return {
@@ -385,7 +386,7 @@ function applyGrantIssued(
         type: 'grant.issued',
         actor: GATEWAY,
         requestId: state.id,
-        data: { jti: event.jti, digest: state.digest, expiresAt: event.expiresAt },
+        data: { jti: event.jti, digest: state.digest, expires_at: rfc3339(event.expiresAt) },
       },
     ],
   }
@@ -404,14 +405,14 @@ function applyGrantRedeemed(
   if (grant.status === 'redeemed') {
     throw new CountersignError('grant_already_redeemed', 'This grant was already redeemed; a grant is good for one use.', {
       jti: grant.jti,
-      redeemedAt: grant.redeemedAt ?? null,
+      redeemed_at: grant.redeemedAt === undefined ? null : rfc3339(grant.redeemedAt),
     })
   }
   if (grant.status === 'expired' || now >= grant.expiresAt) {
     throw new CountersignError(
       'grant_expired',
       `This grant expired at ${new Date(grant.expiresAt).toISOString()}; submit the request again.`,
-      { jti: grant.jti, expiresAt: grant.expiresAt },
+      { jti: grant.jti, expires_at: rfc3339(grant.expiresAt) },
     )
   }
   if (event.digest !== state.digest) {
@@ -446,7 +447,7 @@ function applyGrantExpired(state: RequestState, now: number): Transition {
     throw new CountersignError(
       'invalid_transition',
       `This grant is valid until ${new Date(grant.expiresAt).toISOString()}; it cannot expire before then.`,
-      { expiresAt: grant.expiresAt },
+      { expires_at: rfc3339(grant.expiresAt) },
     )
   }
   return {
@@ -473,7 +474,7 @@ function applyResult(state: RequestState, event: Extract<LifecycleEvent, { type:
         type: 'request.result',
         actor: actorOf(event.by, event.via),
         requestId: state.id,
-        data: { outcome: result.outcome, exitCode: result.exitCode ?? null, detail: result.detail ?? null },
+        data: { outcome: result.outcome, exit_code: result.exitCode ?? null, detail: result.detail ?? null },
       },
     ],
   }
@@ -489,7 +490,7 @@ function assertPending(state: RequestState): void {
 function assertBeforeDeadline(state: RequestState, now: number): void {
   if (state.deadlineAt !== undefined && now >= state.deadlineAt) {
     throw new CountersignError('request_not_pending', 'This request passed its deadline; it is being closed by its timeout rule.', {
-      deadlineAt: state.deadlineAt,
+      deadline_at: rfc3339(state.deadlineAt),
     })
   }
 }
@@ -533,7 +534,7 @@ function assertApproved(state: RequestState): void {
 function assertRequester(state: RequestState, who: Principal, what: string): void {
   if (!samePerson(who, state.requester)) {
     throw new CountersignError('not_requester', `Only the requester (${state.requester.id}) may ${what} this request.`, {
-      principalId: who.id,
+      principal_id: who.id,
     })
   }
 }

@@ -206,7 +206,7 @@ describe('checkVote refuses and records nothing', () => {
     const state = pendingRequest({ settings: { freshAuthMs: 5 * MINUTE } })
     const stale = { ...dana, authTime: NOW - 5 * MINUTE - 1 }
     const error = expectRefused(state, voteEvent(stale), 'fresh_auth_required')
-    expect(error.details).toEqual({ freshAuthMs: 5 * MINUTE, authTime: NOW - 5 * MINUTE - 1 })
+    expect(error.details).toEqual({ fresh_auth_ms: 5 * MINUTE, authenticated_at: new Date(NOW - 5 * MINUTE - 1).toISOString() })
     expect(error.message).toBe('This request requires a sign-in within the last 5 min; sign in again and vote.')
   })
 
@@ -348,7 +348,7 @@ describe('tallyVotes', () => {
     expect(state.status).toBe('pending')
     expect(tallyVotes(reviewStateOf(state)).requirements[0]?.approvals).toEqual(['okta|00u2omar'])
     expect(auditEvents.map((event) => event.type)).toEqual(['request.edited', 'vote.cast'])
-    expect(auditEvents[0]?.data).toMatchObject({ fromVersion: 1, toVersion: 2, voidedVotes: 1 })
+    expect(auditEvents[0]?.data).toMatchObject({ from_version: 1, to_version: 2, voided_votes: 1 })
 
     const again = transition(deepFreeze(state), voteEvent(dana), NOW + 2).state
     expect(again.status).toBe('approved')

@@ -1,4 +1,5 @@
 import { CountersignError } from './errors.js'
+import { rfc3339 } from './rfc3339.js'
 import { samePerson, type Identity } from './same-person.js'
 import type { Principal, RecordedVote, ReviewRequirement, ReviewState, VoteInput } from './types.js'
 
@@ -75,28 +76,28 @@ export function checkVote(review: ReviewState, voter: Principal, vote: VoteInput
     throw new CountersignError(
       'request_not_pending',
       `The review deadline passed at ${new Date(review.deadlineAt).toISOString()}; the request no longer takes votes.`,
-      { deadlineAt: review.deadlineAt },
+      { deadline_at: rfc3339(review.deadlineAt) },
     )
   }
   if (voter.kind !== 'human') {
     throw new CountersignError(
       'non_human_reviewer',
       `Only people can review requests; ${voter.id} is a${voter.kind === 'agent' ? 'n' : ''} ${voter.kind}.`,
-      { voterId: voter.id, kind: voter.kind },
+      { voter_id: voter.id, kind: voter.kind },
     )
   }
   if (isRequesterSide(voter, review)) {
     throw new CountersignError(
       'self_approval',
       `${voter.id} made this request or is the person it was made for, so cannot review it; ask another approver.`,
-      { voterId: voter.id },
+      { voter_id: voter.id },
     )
   }
   if (!review.requirements.some((requirement) => isEligibleFor(requirement, review, voter))) {
     throw new CountersignError(
       'not_an_approver',
       `${voter.id} is not an approver for this request; approvers are ${describeApprovers(review)}.`,
-      { voterId: voter.id },
+      { voter_id: voter.id },
     )
   }
   const earlier = review.votes.find(
@@ -106,7 +107,7 @@ export function checkVote(review: ReviewState, voter: Principal, vote: VoteInput
     throw new CountersignError(
       'already_voted',
       `${voter.id} already voted (${earlier.decision}) on version ${review.currentVersion} of this request; each person votes once per version.`,
-      { voterId: voter.id, version: review.currentVersion, decision: earlier.decision },
+      { voter_id: voter.id, version: review.currentVersion, decision: earlier.decision },
     )
   }
   if (review.requireReason && (vote.reason === undefined || vote.reason.trim() === '')) {
@@ -118,7 +119,7 @@ export function checkVote(review: ReviewState, voter: Principal, vote: VoteInput
       throw new CountersignError(
         'fresh_auth_required',
         `This request requires a sign-in within the last ${describeMs(review.freshAuthMs)}; sign in again and vote.`,
-        { freshAuthMs: review.freshAuthMs, authTime: voter.authTime ?? null },
+        { fresh_auth_ms: review.freshAuthMs, authenticated_at: voter.authTime === undefined ? null : rfc3339(voter.authTime) },
       )
     }
   }

@@ -96,7 +96,7 @@ export class GrantSigner {
       if (error instanceof joseErrors.JWTExpired) {
         // jwtVerify checks the signature before the claims, so the request id of an expired grant can be trusted.
         const rid = error.payload.rid
-        throw new CountersignError('grant_expired', 'The grant has expired; request the action again.', typeof rid === 'string' ? { requestId: rid } : {})
+        throw new CountersignError('grant_expired', 'The grant has expired; request the action again.', typeof rid === 'string' ? { request_id: rid } : {})
       }
       throw new CountersignError('grant_invalid', 'The grant token is not a valid grant issued by this gateway.', {
         reason: error instanceof joseErrors.JOSEError ? error.code : 'malformed',

@@ -8,6 +8,7 @@ export type {
 export { loadPolicyFile } from './load-policy-file.js'
 export { evaluate, reviewSettingsOf } from './evaluate.js'
 export type { Evaluation, MatchedRule, ReviewPlan } from './evaluate.js'
+export { explainView } from './explain-view.js'
 export { redactString, redactValue } from './redact.js'
 export type { SecretKind } from './redact.js'
 export { watchPolicy } from './policy-watcher.js'

@@ -121,9 +121,9 @@ export class ApprovalService {
     if (created) {
       created.data.params = evaluation.redacted.params
       created.data.reason = input.reason ?? null
-      created.data.matchedRules = evaluation.matchedRules
+      created.data.matched_rules = evaluation.matchedRules
       created.data.risk = evaluation.risk
-      created.data.policySha256 = evaluation.policySha256
+      created.data.policy_sha256 = evaluation.policySha256
     }
     const record: RequestRecord = {
       state: decided.state,
@@ -253,7 +253,7 @@ export class ApprovalService {
     try {
       claims = await this.#options.grants.verify(token, now)
     } catch (error) {
-      const requestId = isCountersignError(error) ? error.details.requestId : undefined
+      const requestId = isCountersignError(error) ? error.details['request_id'] : undefined
       if (isCountersignError(error) && typeof requestId === 'string') await this.#auditRefusal(requestId, by, 'grant.refused', error, via)
       throw error
     }
@@ -428,7 +428,7 @@ async function findExisting(
     throw new CountersignError(
       'idempotency_conflict',
       `The idempotency key "${input.idempotencyKey}" was already used for a different action; use a new key.`,
-      { requestId: id },
+      { request_id: id },
     )
   }
   return record

@@ -142,7 +142,7 @@ export const requestRepository = {
       .executeTakeFirst()
     if (result.numUpdatedRows !== 1n) {
       throw new CountersignError('invalid_transition', 'The request changed while this change was being made; retry.', {
-        requestId: after.id,
+        request_id: after.id,
       })
     }
     await insertNewRows(trx, before, after, redactedParams)
@@ -217,7 +217,7 @@ async function insertNewRows(
     } catch (error) {
       if (isUniqueViolation(error)) {
         throw new CountersignError('already_voted', 'You already voted on this version of the request.', {
-          requestId: after.id,
+          request_id: after.id,
           version: vote.version,
         })
       }

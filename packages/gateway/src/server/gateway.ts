@@ -72,7 +72,7 @@ export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = 
     },
     onError(error) {
       hooks.onPolicy?.({ ok: false, error })
-      void reloadAudit?.record('policy.reload_failed', { file: policyFile, message: error.message, keptSha256: watcher.current().sha256 }, now())
+      void reloadAudit?.record('policy.reload_failed', { file: policyFile, message: error.message, kept_sha256: watcher.current().sha256 }, now())
     },
   })
   const cleanup: Array<() => Promise<void> | void> = [() => watcher.close()]

@@ -27,7 +27,7 @@ export class KeyAdmin {
         [{
           type: 'key.created',
           actor: { id: by.id, kind: by.kind, via },
-          data: { keyId: record.id, kind: record.kind, principalId: record.principalId, groups: record.groups, onBehalfOf: record.onBehalfOf ?? null },
+          data: { key_id: record.id, kind: record.kind, principal_id: record.principalId, groups: record.groups, on_behalf_of: record.onBehalfOf ?? null },
         }],
         now,
       )
@@ -41,7 +41,7 @@ export class KeyAdmin {
       const record = await new ApiKeyRepository(trx, { cache: this.#keys.cache }).revoke(idOrPrefix, now)
       await this.#audit.append(
         trx,
-        [{ type: 'key.revoked', actor: { id: by.id, kind: by.kind, via }, data: { keyId: record.id, principalId: record.principalId } }],
+        [{ type: 'key.revoked', actor: { id: by.id, kind: by.kind, via }, data: { key_id: record.id, principal_id: record.principalId } }],
         now,
       )
       return record
