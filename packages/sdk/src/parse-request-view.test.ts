@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { CountersignError } from './errors.js'
-import { parseRedemption, parseRequestPage, parseRequestView } from './parse-request-view.js'
+import { parseRedemption, parseRequestPage, parseRequestView, requestViewOf } from './parse-request-view.js'
 import type { RequestView } from './wire-contract.generated.js'
 
 /** A request view exactly as the generated wire contract types it. */
@@ -243,6 +243,14 @@ describe('parseRequestView', () => {
 
   it('rejects a view without the policy decision, which every request carries', () => {
     expect(unexpectedResponse(() => parseRequestView(wireView({ decision: undefined }))).details).toEqual({ path: 'request.decision' })
+  })
+})
+
+describe('requestViewOf', () => {
+  it('gives back exactly the view that was parsed, in the wire form', () => {
+    expect(requestViewOf(parseRequestView(wireView()))).toEqual(wireView())
+    const pending = wireView({ status: 'pending', on_behalf_of: null, review: null, votes: [], grant: null, decided_at: null })
+    expect(requestViewOf(parseRequestView(pending))).toEqual(pending)
   })
 })
 

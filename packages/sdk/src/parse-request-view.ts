@@ -267,3 +267,79 @@ export function parseRedemption(body: unknown): Redemption {
     redeemedAt: string(value, 'redeemed_at', path),
   }
 }
+
+/**
+ * The inverse of {@link parseRequestView}: a request in the gateway's own JSON form
+ * (snake_case, as `GET /v1/requests/:id` answers), e.g. to print or store it.
+ *
+ * @example
+ * console.log(JSON.stringify(requestViewOf(await cs.get(id)), null, 2))
+ */
+export function requestViewOf(request: ActionRequest): RequestView {
+  const { review, grant, result, decision } = request
+  return {
+    id: request.id,
+    status: request.status,
+    action: request.action,
+    resource: request.resource,
+    environment: request.environment,
+    version: request.version,
+    digest: request.digest,
+    params: request.params,
+    bind: request.bind.map((file) => ({ path: file.path, sha256: file.sha256 })),
+    reason: request.reason,
+    context: request.context,
+    requester: { id: request.requester.id, kind: request.requester.kind, display_name: request.requester.displayName },
+    on_behalf_of: request.onBehalfOf === null ? null : { id: request.onBehalfOf.id, verified: request.onBehalfOf.verified },
+    decision: {
+      effect: decision.effect,
+      matched_rules: decision.matchedRules.map((rule) => ({ name: rule.name, effect: rule.effect })),
+      risk: decision.risk,
+      explain: decision.explain,
+      policy_sha256: decision.policySha256,
+    },
+    review:
+      review === null
+        ? null
+        : {
+            requirements: review.requirements.map((requirement) => ({
+              rule: requirement.rule,
+              approvers: requirement.approvers,
+              quorum: requirement.quorum,
+              approvals: requirement.approvals,
+              denials: requirement.denials,
+              met: requirement.met,
+            })),
+            deadline_at: review.deadlineAt,
+            escalate_at: review.escalateAt,
+            escalated: review.escalated,
+            require_reason: review.requireReason,
+            allow_edit: review.allowEdit,
+          },
+    votes: request.votes.map((vote) => ({
+      voter_id: vote.voterId,
+      voter_name: vote.voterName,
+      decision: vote.decision,
+      reason: vote.reason,
+      version: vote.version,
+      via: vote.via,
+      voted_at: vote.votedAt,
+    })),
+    grant:
+      grant === null
+        ? null
+        : {
+            token: grant.token,
+            jti: grant.jti,
+            digest: grant.digest,
+            status: grant.status,
+            issued_at: grant.issuedAt,
+            expires_at: grant.expiresAt,
+            redeemed_at: grant.redeemedAt,
+          },
+    result: result === null ? null : { outcome: result.outcome, exit_code: result.exitCode, detail: result.detail },
+    created_at: request.createdAt,
+    updated_at: request.updatedAt,
+    decided_at: request.decidedAt,
+  }
+}

@@ -1,4 +1,4 @@
-import { type ActionRequest, Countersign, CountersignError as ClientError } from '@countersign/sdk'
+import { type ActionRequest, Countersign, CountersignError as ClientError, requestViewOf } from '@countersign/sdk'
 import type { Command } from 'commander'
 
 /** Exit codes of the client commands, documented in docs/cli.md. */
@@ -103,10 +103,10 @@ function formatRemaining(ms: number): string {
   return h > 0 ? `${h}h${String(m).padStart(2, '0')}m` : `${m}m${String(s).padStart(2, '0')}s`
 }
 
-/** Prints a request as JSON or as a short human summary. */
+/** Prints a request as JSON (the API's request view) or as a short human summary. */
 export function printRequest(request: ActionRequest, json: boolean): void {
   if (json) {
-    console.log(JSON.stringify(request, null, 2))
+    console.log(JSON.stringify(requestViewOf(request), null, 2))
     return
   }
   console.log(statusLine(request))

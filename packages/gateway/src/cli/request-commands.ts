@@ -1,4 +1,4 @@
-import type { ActionRequest } from '@countersign/sdk'
+import { type ActionRequest, requestViewOf } from '@countersign/sdk'
 import type { Command } from 'commander'
 import {
   type ClientOptions,
@@ -135,7 +135,7 @@ export function registerRequestCommands(program: Command): void {
           ...(flags.mine ? { mine: true } : {}),
           ...(flags.reviewable ? { reviewable: true } : {}),
         })
-        if (flags.json) console.log(JSON.stringify(page.items, null, 2))
+        if (flags.json) console.log(JSON.stringify(page.items.map(requestViewOf), null, 2))
         else if (page.items.length === 0) console.log('no requests')
         else for (const request of page.items) console.log(`${statusLine(request)} · ${request.action} ${request.resource} (${request.environment}) by ${request.requester.id}`)
         return EXIT.ok

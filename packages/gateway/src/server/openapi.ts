@@ -54,7 +54,7 @@ export function openApiDocument(): Record<string, unknown> {
       '/v1/requests/{id}/votes': { post: { summary: 'Approve or deny, optionally editing params', parameters: idParam, requestBody: json(schema(voteBody)), responses: { 200: { description: 'The request after the vote', ...json(requestView) }, ...authErrors } } },
       '/v1/requests/{id}/cancel': { post: { summary: 'Cancel a pending request (requester only)', parameters: idParam, requestBody: json(schema(cancelBody)), responses: { 200: { description: 'Cancelled', ...json(requestView) }, ...authErrors } } },
       '/v1/requests/{id}/result': { post: { summary: 'Report how the action went', parameters: idParam, requestBody: json(schema(resultBody)), responses: { 200: { description: 'Recorded', ...json(requestView) }, ...authErrors } } },
-      '/v1/grants/redeem': { post: { summary: 'Redeem a grant exactly once', requestBody: json(schema(redeemBody)), responses: { 200: { description: 'Redeemed', ...json(ref('Redemption')) }, ...authErrors } } },
+      '/v1/grants/redeem': { post: { summary: 'Redeem a grant exactly once', requestBody: json(schema(redeemBody)), responses: { 200: { description: 'Redeemed', ...json(ref('RedemptionView')) }, ...authErrors } } },
       '/v1/events': { get: { summary: 'Server-Sent Events of request changes', responses: { 200: { description: 'text/event-stream' }, ...authErrors } } },
       '/v1/keys': {
         post: { summary: 'Create an API key (admin)', requestBody: json(schema(createKeyBody)), responses: { 201: { description: 'The key; its token is shown only here' }, ...authErrors } },
