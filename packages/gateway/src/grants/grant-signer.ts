@@ -2,7 +2,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, typ
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { errors as joseErrors, exportJWK, type JWK, jwtVerify, SignJWT } from 'jose'
-import { CountersignError } from '../core/index.js'
+import { CountersignError, LocalError } from '../core/index.js'
 
 /** The claims a grant carries. `dig` binds it to one exact action. */
 export interface GrantClaims {
@@ -37,7 +37,10 @@ export class GrantSigner {
 
   constructor(privateKey: KeyObject, options: { audience: string; issuer: string }) {
     if (privateKey.asymmetricKeyType !== 'ed25519') {
-      throw new TypeError('the grant signing key must be an Ed25519 private key')
+      throw new LocalError(
+        'config_invalid',
+        `The grant signing key is a ${privateKey.asymmetricKeyType ?? 'unknown'} key; grants are signed with Ed25519 (openssl genpkey -algorithm ed25519).`,
+      )
     }
     this.#privateKey = privateKey
     this.#publicKey = createPublicKey(privateKey)
@@ -49,8 +52,8 @@ export class GrantSigner {
 
   /** Loads the key from `pem`, or from the data directory (creating it on first use). */
   static load(options: { dataDir?: string; pem?: string; audience: string; issuer: string }): GrantSigner {
-    if (options.pem) return new GrantSigner(createPrivateKey(options.pem), options)
-    if (!options.dataDir) throw new TypeError('a data directory or a PEM key is required')
+    if (options.pem) return new GrantSigner(privateKeyFrom(options.pem, 'the configured grant signing key'), options)
+    if (!options.dataDir) throw new LocalError('config_invalid', 'The grant signer needs a data directory or a PEM key; give one of them.')
     const file = join(options.dataDir, KEY_FILE)
     if (!existsSync(file)) {
       mkdirSync(options.dataDir, { recursive: true, mode: 0o700 })
@@ -58,7 +61,7 @@ export class GrantSigner {
       writeFileSync(file, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' })
       chmodSync(file, 0o600)
     }
-    return new GrantSigner(createPrivateKey(readFileSync(file)), options)
+    return new GrantSigner(privateKeyFrom(readKeyFile(file), file), options)
   }
 
   async sign(claims: Omit<GrantClaims, 'aud'>, issuedAtMs: number): Promise<string> {
@@ -108,5 +111,21 @@ export class GrantSigner {
   async jwks(): Promise<{ keys: JWK[] }> {
     const jwk = await exportJWK(this.#publicKey)
     return { keys: [{ ...jwk, kid: this.keyId, alg: 'EdDSA', use: 'sig' }] }
+  }
+}
+
+function readKeyFile(file: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (error) {
+    throw new LocalError('config_invalid', `Cannot read the grant signing key ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)}); check the data directory's permissions.`, { file })
+  }
+}
+
+function privateKeyFrom(pem: string | Buffer, source: string): KeyObject {
+  try {
+    return createPrivateKey(pem)
+  } catch (error) {
+    throw new LocalError('config_invalid', `${source} is not a PEM private key: ${(error as Error).message}.`, { source })
   }
 }

@@ -11,7 +11,7 @@ import { ApprovalService, type ChangeListener, ReviewScheduler } from '../reques
 import { openStore, type Store } from '../store/index.js'
 import { buildApp } from './app.js'
 import { createAuditAppender, type GatewayAudit } from './audit-appender.js'
-import type { GatewayConfig } from './gateway-config.js'
+import { checkGatewayConfig, type GatewayConfig } from './gateway-config.js'
 import { KeyAdmin } from './key-admin.js'
 import { GatewayMetrics } from './metrics.js'
 import { PostgresChangeFeed } from './postgres-change-feed.js'
@@ -57,10 +57,12 @@ function resolvePolicyFile(config: GatewayConfig): string {
 
 /**
  * Starts a gateway: store, policy (hot-reloaded), identity, scheduler, HTTP.
- * An invalid policy refuses to start (`policy_invalid`), as does a store that
- * cannot be reached (`store_unavailable`).
+ * An invalid configuration or grant key refuses to start (`config_invalid`),
+ * as does an invalid policy (`policy_invalid`, both `LocalError`s) and a store
+ * that cannot be reached (`store_unavailable`).
  */
 export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = {}): Promise<Gateway> {
+  checkGatewayConfig(config)
   const now = hooks.now ?? Date.now
   const policyFile = resolvePolicyFile(config)
   // The policy is read first: an invalid one refuses the start before anything touches the store.
