@@ -7,7 +7,16 @@ import { errorFromResponse } from '../../sdk/src/errors.js'
 import { parseRedemption, parseRequestPage, parseRequestView, requestViewOf } from '../../sdk/src/parse-request-view.js'
 import type { ActionRequest, Redemption } from '../../sdk/src/types.js'
 import * as sdkContract from '../../sdk/src/wire-contract.generated.js'
-import { errorBodySchema, redemptionSchema, requestPageSchema, requestViewSchema } from '../src/contract/index.js'
+import {
+  apiKeyListSchema,
+  apiKeyViewSchema,
+  auditCheckpointSchema,
+  createdApiKeySchema,
+  errorBodySchema,
+  redemptionSchema,
+  requestPageSchema,
+  requestViewSchema,
+} from '../src/contract/index.js'
 import { httpStatusFor, LOCAL_ERROR_CODES, WIRE_ERROR_CODES, type WireErrorCode } from '../src/core/index.js'
 import { call, runCli } from './support/gateway-process.js'
 import { PEOPLE, startTestGateway, type TestGateway } from './support/test-gateway.js'
@@ -253,6 +262,29 @@ describe('the wire contract of a running gateway', () => {
     const mismatch = await call(gw.url, token('agent'), 'POST', '/v1/grants/redeem', { token: 'not-a-jwt', digest: 'b'.repeat(64) })
     expectErrorBody('/v1/grants/redeem', 'post', mismatch, 'grant_invalid')
     expectErrorBody('/v1/requests', 'get', await call(gw.url, undefined, 'GET', '/v1/requests'), 'unauthenticated')
+  })
+
+  function expectBody(schema: z.ZodType, path: string, method: string, answer: Answer, status: number): void {
+    expect(answer.status).toBe(status)
+    expect(schema.safeParse(answer.body).error?.issues ?? []).toEqual([])
+    expectDocumented(path, method, answer)
+  }
+
+  it('describes the API keys an admin creates, lists and revokes', async () => {
+    const created = await call(gw.url, gw.adminToken, 'POST', '/v1/keys', { kind: 'human', id: 'lee@example.com', email: 'lee@example.com', groups: ['owners'] })
+    expectBody(createdApiKeySchema, '/v1/keys', 'post', created, 201)
+    expectBody(apiKeyListSchema, '/v1/keys', 'get', await call(gw.url, gw.adminToken, 'GET', '/v1/keys'), 200)
+    const revoked = await call(gw.url, gw.adminToken, 'POST', `/v1/keys/${created.body.id}/revoke`)
+    expectBody(apiKeyViewSchema, '/v1/keys/{id}/revoke', 'post', revoked, 200)
+    expect(revoked.body.revoked_at).toMatch(/Z$/)
+    expectErrorBody('/v1/keys', 'get', await call(gw.url, token('dana'), 'GET', '/v1/keys'), 'forbidden')
+  })
+
+  it('describes the signed audit checkpoint, whose ts stays the signed milliseconds', async () => {
+    await gw.restart()
+    const checkpoint = await call(gw.url, undefined, 'GET', '/audit/checkpoint')
+    expectBody(auditCheckpointSchema, '/audit/checkpoint', 'get', checkpoint, 200)
+    expect(Number.isSafeInteger(checkpoint.body.ts)).toBe(true)
   })
 
   it('prints the wire view on the command line with --json', async () => {

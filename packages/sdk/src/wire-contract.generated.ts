@@ -207,6 +207,59 @@ export interface RedemptionView {
   redeemed_at: string
 }
 
+/** An API key as the admin API shows it; never its token, except once at creation. */
+export interface ApiKeyView {
+  id: string
+  /** The first characters of the token, to recognise it by. */
+  prefix: string
+  kind: PrincipalKind
+  principal_id: string
+  display_name: string
+  email: string | null
+  groups: string[]
+  on_behalf_of: string | null
+  /** When the key was created. */
+  created_at: string
+  /** The principal that created the key. */
+  created_by: string
+  /** When the key was revoked. */
+  revoked_at: string | null
+}
+
+export interface CreatedApiKey {
+  id: string
+  /** The first characters of the token, to recognise it by. */
+  prefix: string
+  kind: PrincipalKind
+  principal_id: string
+  display_name: string
+  email: string | null
+  groups: string[]
+  on_behalf_of: string | null
+  /** When the key was created. */
+  created_at: string
+  /** The principal that created the key. */
+  created_by: string
+  /** When the key was revoked. */
+  revoked_at: string | null
+  /** The key itself (`cs_…`); shown only in this answer. */
+  token: string
+}
+
+export interface ApiKeyList {
+  items: ApiKeyView[]
+}
+
+/** A signed statement that the audit log had `size` entries ending in `head_hash` at `ts`. */
+export interface AuditCheckpoint {
+  size: number
+  head_hash: string
+  /** Signed as milliseconds since the Unix epoch, like the `ts` of audit entries. */
+  ts: number
+  signature: string
+  key_id: string
+}
+
 export const WIRE_ERROR_CODES = [
   "invalid_request",
   "payload_too_large",

@@ -1,4 +1,8 @@
 export {
+  apiKeyListSchema,
+  apiKeyViewSchema,
+  auditCheckpointSchema,
+  createdApiKeySchema,
   errorBodySchema,
   grantViewSchema,
   redemptionSchema,
@@ -6,6 +10,8 @@ export {
   requestViewSchema,
   voteViewSchema,
   wireRegistry,
+  type ApiKeyView,
+  type AuditCheckpointView,
   type ErrorBody,
   type GrantView,
   type RedemptionView,

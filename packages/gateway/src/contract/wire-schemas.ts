@@ -154,6 +154,40 @@ export const redemptionSchema = z
   })
   .meta({ description: 'The answer of a redemption: the exact action the grant allows, once.' }).register(wireRegistry, { id: 'RedemptionView' })
 
+export const apiKeyViewSchema = z
+  .strictObject({
+    id: z.string(),
+    prefix: z.string().meta({ description: 'The first characters of the token, to recognise it by.' }),
+    kind: principalKindSchema,
+    principal_id: z.string(),
+    display_name: z.string(),
+    email: z.string().nullable(),
+    groups: z.array(z.string()),
+    on_behalf_of: z.string().nullable(),
+    created_at: time('When the key was created.'),
+    created_by: z.string().meta({ description: 'The principal that created the key.' }),
+    revoked_at: nullableTime('When the key was revoked.'),
+  })
+  .meta({ description: 'An API key as the admin API shows it; never its token, except once at creation.' })
+  .register(wireRegistry, { id: 'ApiKeyView' })
+
+export const createdApiKeySchema = apiKeyViewSchema
+  .extend({ token: z.string().meta({ description: 'The key itself (`cs_…`); shown only in this answer.' }) })
+  .register(wireRegistry, { id: 'CreatedApiKey' })
+
+export const apiKeyListSchema = z.strictObject({ items: z.array(apiKeyViewSchema) }).register(wireRegistry, { id: 'ApiKeyList' })
+
+export const auditCheckpointSchema = z
+  .strictObject({
+    size: z.number().int().min(1),
+    head_hash: sha256Hex,
+    ts: z.number().int().meta({ description: 'Signed as milliseconds since the Unix epoch, like the `ts` of audit entries.' }),
+    signature: z.string(),
+    key_id: z.string(),
+  })
+  .meta({ description: 'A signed statement that the audit log had `size` entries ending in `head_hash` at `ts`.' })
+  .register(wireRegistry, { id: 'AuditCheckpoint' })
+
 export const wireErrorCodeSchema = z.enum(WIRE_ERROR_CODES).register(wireRegistry, { id: 'WireErrorCode' })
 
 export const errorBodySchema = z
@@ -173,3 +207,5 @@ export type GrantView = z.output<typeof grantViewSchema>
 export type RequestPage = z.output<typeof requestPageSchema>
 export type RedemptionView = z.output<typeof redemptionSchema>
 export type ErrorBody = z.output<typeof errorBodySchema>
+export type ApiKeyView = z.output<typeof apiKeyViewSchema>
+export type AuditCheckpointView = z.output<typeof auditCheckpointSchema>

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { ApiKeyView } from '../contract/index.js'
 import { CountersignError, isCountersignError, type Principal } from '../core/index.js'
 import type { GrantSigner } from '../grants/index.js'
 import { ADMIN_GROUP, type ApiKeyRepository, type Authenticator } from '../identity/index.js'
@@ -295,7 +296,7 @@ export function buildApp(deps: AppDependencies): FastifyInstance {
   return app
 }
 
-function keyView(record: Awaited<ReturnType<ApiKeyRepository['list']>>[number]): Record<string, unknown> {
+function keyView(record: Awaited<ReturnType<ApiKeyRepository['list']>>[number]): ApiKeyView {
   return {
     id: record.id,
     prefix: record.prefix,
