@@ -5,12 +5,13 @@ import type { z } from 'zod'
 import { Countersign } from '../../sdk/src/countersign.js'
 import { errorFromResponse } from '../../sdk/src/errors.js'
 import { parseRedemption, parseRequestPage, parseRequestView, requestViewOf } from '../../sdk/src/parse-request-view.js'
-import type { ActionRequest, Redemption } from '../../sdk/src/types.js'
+import type { ActionRequest, Redemption, ResultInput, VoteInput } from '../../sdk/src/types.js'
 import * as sdkContract from '../../sdk/src/wire-contract.generated.js'
 import {
   apiKeyListSchema,
   apiKeyViewSchema,
   auditCheckpointSchema,
+  auditPublicKeySchema,
   createdApiKeySchema,
   errorBodySchema,
   redemptionSchema,
@@ -18,6 +19,7 @@ import {
   requestViewSchema,
 } from '../src/contract/index.js'
 import { httpStatusFor, LOCAL_ERROR_CODES, WIRE_ERROR_CODES, type WireErrorCode } from '../src/core/index.js'
+import type { resultBody, voteBody } from '../src/server/api-schemas.js'
 import { call, runCli } from './support/gateway-process.js'
 import { PEOPLE, startTestGateway, type TestGateway } from './support/test-gateway.js'
 
@@ -135,6 +137,11 @@ describe('the wire contract of a running gateway', () => {
     expectTypeOf<sdkContract.RequestPage>().toEqualTypeOf<z.output<typeof requestPageSchema>>()
     expectTypeOf<sdkContract.RedemptionView>().toEqualTypeOf<z.output<typeof redemptionSchema>>()
     expectTypeOf<sdkContract.ErrorBody>().toEqualTypeOf<z.output<typeof errorBodySchema>>()
+  })
+
+  it('holds what the SDK sends to the bodies the gateway parses, with the names camelCased', () => {
+    expectTypeOf<VoteInput>().toEqualTypeOf<CamelCased<z.input<typeof voteBody>>>()
+    expectTypeOf<ResultInput>().toEqualTypeOf<CamelCased<z.input<typeof resultBody>>>()
   })
 
   it('gives the SDK exactly the wire error codes, and OpenAPI only those', () => {
@@ -285,6 +292,7 @@ describe('the wire contract of a running gateway', () => {
     const checkpoint = await call(gw.url, undefined, 'GET', '/audit/checkpoint')
     expectBody(auditCheckpointSchema, '/audit/checkpoint', 'get', checkpoint, 200)
     expect(Number.isSafeInteger(checkpoint.body.ts)).toBe(true)
+    expectBody(auditPublicKeySchema, '/audit/public-key', 'get', await call(gw.url, undefined, 'GET', '/audit/public-key'), 200)
   })
 
   it('prints the wire view on the command line with --json', async () => {

@@ -260,6 +260,21 @@ export interface AuditCheckpoint {
   key_id: string
 }
 
+/** The key audit checkpoints are signed with; keep a copy outside the operator's reach. */
+export interface AuditPublicKey {
+  key_id: string
+  /** The Ed25519 public key, SPKI PEM. */
+  pem: string
+  jwk: {
+    kty: string
+    crv: string
+    x: string
+    kid: string
+    alg: string
+    use: string
+  }
+}
+
 export const WIRE_ERROR_CODES = [
   "invalid_request",
   "payload_too_large",

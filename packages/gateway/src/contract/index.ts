@@ -2,6 +2,7 @@ export {
   apiKeyListSchema,
   apiKeyViewSchema,
   auditCheckpointSchema,
+  auditPublicKeySchema,
   createdApiKeySchema,
   errorBodySchema,
   grantViewSchema,

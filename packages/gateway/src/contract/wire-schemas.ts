@@ -188,6 +188,15 @@ export const auditCheckpointSchema = z
   .meta({ description: 'A signed statement that the audit log had `size` entries ending in `head_hash` at `ts`.' })
   .register(wireRegistry, { id: 'AuditCheckpoint' })
 
+export const auditPublicKeySchema = z
+  .strictObject({
+    key_id: z.string(),
+    pem: z.string().meta({ description: 'The Ed25519 public key, SPKI PEM.' }),
+    jwk: z.strictObject({ kty: z.literal('OKP'), crv: z.literal('Ed25519'), x: z.string(), kid: z.string(), alg: z.literal('EdDSA'), use: z.literal('sig') }),
+  })
+  .meta({ description: 'The key audit checkpoints are signed with; keep a copy outside the operator\'s reach.' })
+  .register(wireRegistry, { id: 'AuditPublicKey' })
+
 export const wireErrorCodeSchema = z.enum(WIRE_ERROR_CODES).register(wireRegistry, { id: 'WireErrorCode' })
 
 export const errorBodySchema = z

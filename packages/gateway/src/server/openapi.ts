@@ -62,7 +62,7 @@ export function openApiDocument(): Record<string, unknown> {
       },
       '/v1/keys/{id}/revoke': { post: { summary: 'Revoke an API key (admin)', parameters: idParam, responses: { 200: { description: 'Revoked', ...json(ref('ApiKeyView')) }, ...authErrors } } },
       '/.well-known/jwks.json': { get: { summary: 'Grant verification keys', security: [], responses: { 200: { description: 'JWKS' } } } },
-      '/audit/public-key': { get: { summary: 'The audit checkpoint signing key (PEM and JWK)', security: [], responses: { 200: { description: 'The public key' } } } },
+      '/audit/public-key': { get: { summary: 'The audit checkpoint signing key (PEM and JWK)', security: [], responses: { 200: { description: 'The public key', ...json(ref('AuditPublicKey')) } } } },
       '/audit/checkpoint': { get: { summary: 'The latest signed audit checkpoint', security: [], responses: { 200: { description: 'The checkpoint', ...json(ref('AuditCheckpoint')) }, ...errors } } },
       '/healthz': { get: { summary: 'Liveness', security: [], responses: { 200: { description: 'ok' } } } },
       '/readyz': { get: { summary: 'Readiness (store reachable)', security: [], responses: { 200: { description: 'ready' }, 503: { description: 'store unavailable' } } } },
