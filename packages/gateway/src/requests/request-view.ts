@@ -1,10 +1,9 @@
 import type { GrantView, RequestView, ReviewView } from '../contract/index.js'
-import { type Principal, reviewStateOf, tallyVotes } from '../core/index.js'
+import { type Principal, reviewStateOf, rfc3339, tallyVotes } from '../core/index.js'
 import type { GrantSigner } from '../grants/index.js'
 import type { RequestRecord } from './request-repository.js'
 
-const iso = (ms: number): string => new Date(ms).toISOString()
-const isoOrNull = (ms: number | undefined): string | null => (ms === undefined ? null : iso(ms))
+const isoOrNull = (ms: number | undefined): string | null => (ms === undefined ? null : rfc3339(ms))
 
 /**
  * The wire shape of a request (`RequestView` in the contract). The requester
@@ -42,8 +41,8 @@ export async function toRequestView(record: RequestRecord, viewer: Principal, gr
       jti: state.grant.jti,
       digest: state.digest,
       status: state.grant.status,
-      issued_at: iso(state.grant.issuedAt),
-      expires_at: iso(state.grant.expiresAt),
+      issued_at: rfc3339(state.grant.issuedAt),
+      expires_at: rfc3339(state.grant.expiresAt),
       redeemed_at: isoOrNull(state.grant.redeemedAt),
     }
     if (isRequester && state.grant.status === 'issued') {
@@ -89,14 +88,14 @@ export async function toRequestView(record: RequestRecord, viewer: Principal, gr
       reason: v.reason ?? null,
       version: v.version,
       via: v.via,
-      voted_at: iso(v.at),
+      voted_at: rfc3339(v.at),
     })),
     grant,
     result: state.result
       ? { outcome: state.result.outcome, exit_code: state.result.exitCode ?? null, detail: state.result.detail ?? null }
       : null,
-    created_at: iso(state.createdAt),
-    updated_at: iso(state.updatedAt),
+    created_at: rfc3339(state.createdAt),
+    updated_at: rfc3339(state.updatedAt),
     decided_at: isoOrNull(state.decidedAt),
   }
 }

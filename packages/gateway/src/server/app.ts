@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import type { ApiKeyView } from '../contract/index.js'
-import { CountersignError, isCountersignError, type Principal } from '../core/index.js'
+import { CountersignError, isCountersignError, type Principal, rfc3339 } from '../core/index.js'
 import type { GrantSigner } from '../grants/index.js'
 import { ADMIN_GROUP, type ApiKeyRepository, type Authenticator } from '../identity/index.js'
 import { type ApprovalService, canReview, canSee, toRequestView } from '../requests/index.js'
@@ -256,7 +256,7 @@ export function buildApp(deps: AppDependencies): FastifyInstance {
         resource: redemption.resource,
         environment: redemption.environment,
         params: redemption.params,
-        redeemed_at: new Date(redemption.redeemedAt).toISOString(),
+        redeemed_at: rfc3339(redemption.redeemedAt),
       }
     })
 
@@ -306,8 +306,8 @@ function keyView(record: Awaited<ReturnType<ApiKeyRepository['list']>>[number]):
     email: record.email ?? null,
     groups: record.groups,
     on_behalf_of: record.onBehalfOf ?? null,
-    created_at: new Date(record.createdAt).toISOString(),
+    created_at: rfc3339(record.createdAt),
     created_by: record.createdBy,
-    revoked_at: record.revokedAt === undefined ? null : new Date(record.revokedAt).toISOString(),
+    revoked_at: record.revokedAt === undefined ? null : rfc3339(record.revokedAt),
   }
 }
