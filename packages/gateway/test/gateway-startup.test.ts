@@ -1,8 +1,11 @@
+import { generateKeyPairSync } from 'node:crypto'
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import type { GatewayHooks } from '../src/server/index.js'
+import { LocalError } from '../src/core/index.js'
+import { GrantSigner } from '../src/grants/index.js'
+import { type GatewayHooks, loadGatewayConfig, startGateway } from '../src/server/index.js'
 import { call, freePort, runCli, startGatewayProcess } from './support/gateway-process.js'
 import { BACKENDS, PEOPLE, startTestGateway, type TestGateway } from './support/test-gateway.js'
 
@@ -48,6 +51,67 @@ describe('refusing to start', () => {
     expect(result.code).toBe(1)
     expect(result.stderr).toContain('Invalid port "abc": give a whole number from 0 to 65535.')
     expect(existsSync(join(dir, 'data-port'))).toBe(false)
+  })
+})
+
+describe('startGateway refusing a bad configuration', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'countersign-config-'))
+  afterAll(() => rmSync(dir, { recursive: true, force: true }))
+  const policy = join(dir, 'policy.yaml')
+  writeFileSync(policy, 'version: 1\nrules: []\n')
+  const configFor = (name: string) => loadGatewayConfig({ dataDir: join(dir, name), port: '0', policy }, {})
+
+  async function refusal(start: Promise<unknown>): Promise<LocalError> {
+    const error = await start.then(() => undefined, (caught: unknown) => caught)
+    expect(error).toBeInstanceOf(LocalError)
+    return error as LocalError
+  }
+
+  it('refuses every bad field with config_invalid, naming each, before it creates anything', async () => {
+    const config = { ...configFor('bad-fields'), checkpointEvery: 0, grantTtlMs: -5, port: 70000 }
+    const error = await refusal(startGateway(config))
+    expect(error.code).toBe('config_invalid')
+    expect(error.message).toBe(
+      'Invalid gateway configuration: port: Too big: expected number to be <=65535; grantTtlMs: at least 1000 ms; checkpointEvery: Too small: expected number to be >=1.',
+    )
+    expect(existsSync(config.dataDir)).toBe(false)
+  })
+
+  it('refuses an OIDC issuer that is not a URL with config_invalid rather than a TypeError', async () => {
+    const config = { ...configFor('bad-oidc'), oidc: [{ issuer: '', audience: 'countersign' }] }
+    const error = await refusal(startGateway(config))
+    expect([error.code, error.details['issues']]).toEqual(['config_invalid', [{ path: 'oidc.0.issuer', message: 'Invalid URL' }]])
+  })
+
+  it('refuses a grant signing key that is not Ed25519 with config_invalid, and serves nothing', async () => {
+    const config = configFor('rsa-key')
+    mkdirSync(config.dataDir, { recursive: true })
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const file = join(config.dataDir, 'grant-signing-key.pem')
+    writeFileSync(file, privateKey.export({ format: 'pem', type: 'pkcs8' }))
+    const error = await refusal(startGateway(config))
+    expect([error.code, error.message]).toEqual([
+      'config_invalid',
+      `The grant signing key ${file} is a rsa key; it must be an Ed25519 key (openssl genpkey -algorithm ed25519).`,
+    ])
+  })
+
+  it('refuses a grant signing key file that holds no key with config_invalid naming the file', async () => {
+    const config = configFor('garbage-key')
+    mkdirSync(config.dataDir, { recursive: true })
+    const file = join(config.dataDir, 'grant-signing-key.pem')
+    writeFileSync(file, 'not a key\n')
+    const error = await refusal(startGateway(config))
+    expect(error.code).toBe('config_invalid')
+    expect(error.message).toMatch(new RegExp(`^The grant signing key ${escape(file)} is not a PEM private key \\(`))
+  })
+})
+
+describe('GrantSigner refusing a bad key', () => {
+  it('refuses a configured PEM that is not a private key, with config_invalid', () => {
+    expect(() => GrantSigner.load({ pem: 'nope', audience: 'countersign', issuer: 'http://127.0.0.1' })).toThrow(
+      expect.objectContaining({ name: 'LocalError', code: 'config_invalid', details: { source: 'The configured grant signing key' } }),
+    )
   })
 })
 

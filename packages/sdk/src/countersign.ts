@@ -1,8 +1,8 @@
 import { backoffDelay } from './backoff-delay.js'
-import { ActionCancelled, ActionDenied, ActionExpired, CountersignError, GrantRejected, WaitTimeout } from './errors.js'
+import { ActionCancelled, ActionDenied, ActionExpired, GrantRejected, WaitTimeout } from './errors.js'
 import { HttpTransport } from './http-transport.js'
 import type { HttpCall, TokenSource } from './http-transport.js'
-import { parseRedemption, parseRequestView } from './parse-request-view.js'
+import { parseRedemption, parseRequestPage, parseRequestView } from './parse-request-view.js'
 import { sleep } from './sleep.js'
 import { SDK_VERSION } from './version.js'
 import type { ActionRequest, ActionSpec, Redemption, ResultInput, VoteInput } from './types.js'
@@ -219,12 +219,7 @@ export class Countersign {
     if (filter.limit !== undefined) query.set('limit', String(filter.limit))
     if (filter.cursor !== undefined) query.set('cursor', filter.cursor)
     const suffix = query.size > 0 ? `?${query}` : ''
-    const body = await this.#call({ method: 'GET', path: `/v1/requests${suffix}`, idempotent: true }, options)
-    if (!isRecord(body) || !Array.isArray(body.items)) {
-      throw new CountersignError('unexpected_response', 'The gateway answered the listing with an unexpected shape.')
-    }
-    const nextCursor = typeof body.next_cursor === 'string' ? body.next_cursor : null
-    return { items: body.items.map(parseRequestView), nextCursor }
+    return parseRequestPage(await this.#call({ method: 'GET', path: `/v1/requests${suffix}`, idempotent: true }, options))
   }
 
   /**
@@ -467,7 +462,7 @@ export class Countersign {
       const code =
         grant?.status === 'redeemed' ? 'grant_already_redeemed' : grant?.status === 'expired' ? 'grant_expired' : 'grant_invalid'
       throw new GrantRejected(code, `Request ${approved.id} is approved but carries no grant this caller can redeem`, {
-        details: { requestId: approved.id },
+        details: { request_id: approved.id },
       })
     }
     const redemption = await this.redeem(grant.token, approved.digest, { signal })
@@ -475,7 +470,7 @@ export class Countersign {
     // gateway from handing over params that were never approved.
     if (redemption.requestId !== approved.id || redemption.digest !== approved.digest) {
       throw new GrantRejected('digest_mismatch', `The grant redeemed for ${approved.id} binds a different action`, {
-        details: { requestId: approved.id, expected: approved.digest, redeemed: redemption.digest },
+        details: { request_id: approved.id, expected: approved.digest, redeemed: redemption.digest },
       })
     }
     return redemption

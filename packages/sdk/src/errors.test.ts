@@ -40,20 +40,20 @@ function request(overrides: Partial<ActionRequest> = {}): ActionRequest {
 }
 
 function vote(voterId: string, decision: Vote['decision'], version: number, reason: string | null = null): Vote {
-  return { voterId, decision, reason, version, via: 'slack', at: '2025-03-01T10:04:00Z' }
+  return { voterId, voterName: voterId, decision, reason, version, via: 'slack', votedAt: '2025-03-01T10:04:00Z' }
 }
 
 describe('errorFromResponse', () => {
   it('builds a CountersignError with the code, message, status and details of the body', () => {
     const error = errorFromResponse(403, {
-      error: { code: 'self_approval', message: 'You cannot approve your own request', details: { requestId: 'req_1' } },
+      error: { code: 'self_approval', message: 'You cannot approve your own request', details: { request_id: 'req_1' } },
     })
     expect(error).toBeInstanceOf(CountersignError)
     expect(error.name).toBe('CountersignError')
     expect(error.code).toBe('self_approval')
     expect(error.message).toBe('You cannot approve your own request')
     expect(error.status).toBe(403)
-    expect(error.details).toEqual({ requestId: 'req_1' })
+    expect(error.details).toEqual({ request_id: 'req_1' })
   })
 
   it('builds a GrantRejected for each grant refusal code', () => {
@@ -147,7 +147,7 @@ describe('outcome errors', () => {
     expect(error.status).toBeUndefined()
     expect(error.message).toBe('db.export on pg://prod/customers (prod, req_1) was denied by lee@example.com ("not this week")')
     expect(error.deniedBy).toEqual([{ by: 'reviewer', id: 'lee@example.com', reason: 'not this week' }])
-    expect(error.details).toEqual({ requestId: 'req_1' })
+    expect(error.details).toEqual({ request_id: 'req_1' })
   })
 
   it('ActionDenied names the policy rule when the policy denied', () => {

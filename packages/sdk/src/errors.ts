@@ -1,37 +1,7 @@
 import type { ActionRequest } from './types.js'
+import { WIRE_ERROR_CODES, type WireErrorCode } from './wire-contract.generated.js'
 
-/** The codes the gateway puts in `{error: {code}}` bodies. */
-const WIRE_ERROR_CODES = [
-  'invalid_request',
-  'reason_required',
-  'unauthenticated',
-  'rate_limited',
-  'fresh_auth_required',
-  'forbidden',
-  'self_approval',
-  'not_an_approver',
-  'non_human_reviewer',
-  'edit_not_allowed',
-  'edit_denied_by_policy',
-  'not_requester',
-  'not_found',
-  'already_voted',
-  'version_mismatch',
-  'request_not_pending',
-  'invalid_transition',
-  'idempotency_conflict',
-  'request_not_approved',
-  'payload_too_large',
-  'unsupported_media_type',
-  'store_unavailable',
-  'internal',
-  'grant_invalid',
-  'grant_already_redeemed',
-  'grant_expired',
-  'digest_mismatch',
-] as const
-
-export type WireErrorCode = (typeof WIRE_ERROR_CODES)[number]
+export type { WireErrorCode }
 
 /** Why the gateway refused to redeem a grant. */
 export type GrantRejectionCode = 'grant_invalid' | 'grant_already_redeemed' | 'grant_expired' | 'digest_mismatch'
@@ -130,7 +100,7 @@ export class ActionDenied extends CountersignError {
   constructor(request: ActionRequest) {
     const deniedBy = denialsOf(request)
     super('action_denied', `${describeAction(request)} was denied${describeDenials(deniedBy)}`, {
-      details: { requestId: request.id },
+      details: { request_id: request.id },
     })
     this.request = request
     this.deniedBy = deniedBy
@@ -155,7 +125,7 @@ export class ActionExpired extends CountersignError {
 
   constructor(request: ActionRequest) {
     super('action_expired', `${describeAction(request)} expired before it was approved and run`, {
-      details: { requestId: request.id },
+      details: { request_id: request.id },
     })
     this.request = request
   }
@@ -179,7 +149,7 @@ export class ActionCancelled extends CountersignError {
 
   constructor(request: ActionRequest) {
     super('action_cancelled', `${describeAction(request)} was cancelled by its requester`, {
-      details: { requestId: request.id },
+      details: { request_id: request.id },
     })
     this.request = request
   }
@@ -204,7 +174,7 @@ export class WaitTimeout extends CountersignError {
 
   constructor(request: ActionRequest) {
     super('wait_timeout', `${describeAction(request)} is still pending; stopped waiting`, {
-      details: { requestId: request.id },
+      details: { request_id: request.id },
     })
     this.request = request
   }

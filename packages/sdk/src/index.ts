@@ -21,6 +21,8 @@ export {
 } from './errors.js'
 export type { CountersignErrorOptions, Denial, ErrorCode, GrantRejectionCode, WireErrorCode } from './errors.js'
 export type { TokenSource } from './http-transport.js'
+export { requestViewOf } from './parse-request-view.js'
+export type { RequestView } from './wire-contract.generated.js'
 export type {
   ActionRequest,
   ActionResult,

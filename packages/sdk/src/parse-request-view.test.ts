@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest'
 import { CountersignError } from './errors.js'
-import { parseRedemption, parseRequestView } from './parse-request-view.js'
+import { parseRedemption, parseRequestPage, parseRequestView, requestViewOf } from './parse-request-view.js'
+import type { RequestView } from './wire-contract.generated.js'
 
-/** A request view exactly as the API contract documents it. */
-function wireView(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
+/** A request view exactly as the generated wire contract types it. */
+function wireView(overrides: { [K in keyof RequestView]?: unknown } = {}): Record<string, unknown> {
+  const view: RequestView = {
     id: 'req_01J9Z3',
     status: 'approved',
     action: 'db.export',
@@ -13,7 +14,7 @@ function wireView(overrides: Record<string, unknown> = {}): Record<string, unkno
     version: 2,
     digest: 'b'.repeat(64),
     params: { table: 'customers', limit: 1000 },
-    bind: [{ path: '/srv/ci/plan.tfplan', sha256: 'b'.repeat(64) }],
+    bind: [{ path: 'export.sql', sha256: 'd'.repeat(64) }],
     reason: 'weekly churn report',
     context: { run_id: '42' },
     requester: { id: 'agent-7', kind: 'agent', display_name: 'Churn bot' },
@@ -43,21 +44,31 @@ function wireView(overrides: Record<string, unknown> = {}): Record<string, unkno
       allow_edit: true,
     },
     votes: [
-      { voter_id: 'dana@example.com', decision: 'approve', reason: 'ok', version: 2, via: 'slack', at: '2025-03-01T10:01:00.000Z' },
+      {
+        voter_id: 'dana@example.com',
+        voter_name: 'Dana',
+        decision: 'approve',
+        reason: 'ok',
+        version: 2,
+        via: 'slack',
+        voted_at: '2025-03-01T10:01:00.000Z',
+      },
     ],
     grant: {
       token: 'eyJhbGciOiJFZERTQSJ9.e30.sig',
       jti: 'grt_1',
       digest: 'b'.repeat(64),
-      expires_at: '2025-03-01T10:06:00.000Z',
       status: 'issued',
+      issued_at: '2025-03-01T10:01:00.000Z',
+      expires_at: '2025-03-01T10:06:00.000Z',
+      redeemed_at: null,
     },
     result: null,
     created_at: '2025-03-01T10:00:00.000Z',
     updated_at: '2025-03-01T10:01:00.000Z',
     decided_at: '2025-03-01T10:01:00.000Z',
-    ...overrides,
   }
+  return { ...view, ...overrides }
 }
 
 function unexpectedResponse(run: () => unknown): CountersignError {
@@ -81,7 +92,7 @@ describe('parseRequestView', () => {
       version: 2,
       digest: 'b'.repeat(64),
       params: { table: 'customers', limit: 1000 },
-      bind: [{ path: '/srv/ci/plan.tfplan', sha256: 'b'.repeat(64) }],
+      bind: [{ path: 'export.sql', sha256: 'd'.repeat(64) }],
       reason: 'weekly churn report',
       context: { run_id: '42' },
       requester: { id: 'agent-7', kind: 'agent', displayName: 'Churn bot' },
@@ -111,14 +122,24 @@ describe('parseRequestView', () => {
         allowEdit: true,
       },
       votes: [
-        { voterId: 'dana@example.com', decision: 'approve', reason: 'ok', version: 2, via: 'slack', at: '2025-03-01T10:01:00.000Z' },
+        {
+          voterId: 'dana@example.com',
+          voterName: 'Dana',
+          decision: 'approve',
+          reason: 'ok',
+          version: 2,
+          via: 'slack',
+          votedAt: '2025-03-01T10:01:00.000Z',
+        },
       ],
       grant: {
         token: 'eyJhbGciOiJFZERTQSJ9.e30.sig',
         jti: 'grt_1',
         digest: 'b'.repeat(64),
-        expiresAt: '2025-03-01T10:06:00.000Z',
         status: 'issued',
+        issuedAt: '2025-03-01T10:01:00.000Z',
+        expiresAt: '2025-03-01T10:06:00.000Z',
+        redeemedAt: null,
       },
       result: null,
       createdAt: '2025-03-01T10:00:00.000Z',
@@ -140,7 +161,6 @@ describe('parseRequestView', () => {
         reason: null,
         context: undefined,
         on_behalf_of: null,
-        decision: undefined,
         review: null,
         votes: undefined,
         grant: null,
@@ -152,7 +172,6 @@ describe('parseRequestView', () => {
       reason: null,
       context: {},
       onBehalfOf: null,
-      decision: null,
       review: null,
       votes: [],
       grant: null,
@@ -161,13 +180,23 @@ describe('parseRequestView', () => {
   })
 
   it('reads a grant without a token, as other principals see it', () => {
-    const grant = { jti: 'grt_1', digest: 'b'.repeat(64), expires_at: '2025-03-01T10:06:00.000Z', status: 'redeemed' }
+    const grant = {
+      token: null,
+      jti: 'grt_1',
+      digest: 'b'.repeat(64),
+      status: 'redeemed',
+      issued_at: '2025-03-01T10:01:00.000Z',
+      expires_at: '2025-03-01T10:06:00.000Z',
+      redeemed_at: '2025-03-01T10:02:00.000Z',
+    }
     expect(parseRequestView(wireView({ grant })).grant).toEqual({
       token: null,
       jti: 'grt_1',
       digest: 'b'.repeat(64),
-      expiresAt: '2025-03-01T10:06:00.000Z',
       status: 'redeemed',
+      issuedAt: '2025-03-01T10:01:00.000Z',
+      expiresAt: '2025-03-01T10:06:00.000Z',
+      redeemedAt: '2025-03-01T10:02:00.000Z',
     })
   })
 
@@ -195,7 +224,7 @@ describe('parseRequestView', () => {
   })
 
   it('rejects a vote with an unknown decision, pointing at the vote', () => {
-    const votes = [{ voter_id: 'x', decision: 'maybe', version: 1, at: '2025-03-01T10:01:00.000Z' }]
+    const votes = [{ voter_id: 'x', voter_name: 'X', decision: 'maybe', version: 1, voted_at: '2025-03-01T10:01:00.000Z' }]
     expect(unexpectedResponse(() => parseRequestView(wireView({ votes }))).details).toEqual({
       path: 'request.votes[0].decision',
     })
@@ -210,6 +239,30 @@ describe('parseRequestView', () => {
   it('rejects a body that is not an object at all', () => {
     expect(unexpectedResponse(() => parseRequestView('<html>502 Bad Gateway</html>')).code).toBe('unexpected_response')
     expect(unexpectedResponse(() => parseRequestView(null)).code).toBe('unexpected_response')
+  })
+
+  it('rejects a view without the policy decision, which every request carries', () => {
+    expect(unexpectedResponse(() => parseRequestView(wireView({ decision: undefined }))).details).toEqual({ path: 'request.decision' })
+  })
+})
+
+describe('requestViewOf', () => {
+  it('gives back exactly the view that was parsed, in the wire form', () => {
+    expect(requestViewOf(parseRequestView(wireView()))).toEqual(wireView())
+    const pending = wireView({ status: 'pending', on_behalf_of: null, review: null, votes: [], grant: null, decided_at: null })
+    expect(requestViewOf(parseRequestView(pending))).toEqual(pending)
+  })
+})
+
+describe('parseRequestPage', () => {
+  it('maps the items and the cursor of a listing', () => {
+    const page = parseRequestPage({ items: [wireView()], next_cursor: 'abc' })
+    expect(page.nextCursor).toBe('abc')
+    expect(page.items.map((item) => item.id)).toEqual(['req_01J9Z3'])
+  })
+
+  it('rejects a listing whose items are not an array, naming the field', () => {
+    expect(unexpectedResponse(() => parseRequestPage({ items: {}, next_cursor: null })).details).toEqual({ path: 'page.items' })
   })
 })
 

@@ -1,23 +1,10 @@
-/** Where a request is in its lifecycle. Every status except `pending` is final. */
-export type RequestStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'cancelled'
+/*
+ * The client's view of the wire contract: the same fields as the generated wire types, in
+ * camelCase. A test holds each type equal to its wire type with the names camelCased.
+ */
+import type { BoundFile, Effect, GrantStatus, PrincipalKind, RequestStatus, ResultOutcome, VoteDecision } from './wire-contract.generated.js'
 
-export type PrincipalKind = 'human' | 'agent' | 'service'
-
-/** What the policy decided for a request: run at once, refuse, or wait for people. */
-export type Effect = 'allow' | 'deny' | 'review'
-
-export type VoteDecision = 'approve' | 'deny'
-
-export type GrantStatus = 'issued' | 'redeemed' | 'expired'
-
-export type ResultOutcome = 'succeeded' | 'failed'
-
-/** A file whose content the approval binds, e.g. a Terraform plan. */
-export interface BoundFile {
-  path: string
-  /** SHA-256 of the file's bytes, lowercase hex. */
-  sha256: string
-}
+export type { BoundFile, Effect, GrantStatus, PrincipalKind, RequestStatus, ResultOutcome, VoteDecision }
 
 /**
  * The action you want to run. `action`, `resource`, `environment` and `params` are what the
@@ -91,22 +78,25 @@ export interface Review {
 
 export interface Vote {
   voterId: string
+  voterName: string
   decision: VoteDecision
   reason: string | null
   /** The version of the params the vote was cast on; an edit starts a new version. */
   version: number
   /** The channel the vote came through: api, cli, slack, teams, console. */
   via: string
-  at: string
+  votedAt: string
 }
 
 export interface Grant {
-  /** The single-use grant token; present only for the requester. */
+  /** The single-use grant token; present only for the requester, while the grant is issued. */
   token: string | null
   jti: string
   digest: string
-  expiresAt: string
   status: GrantStatus
+  issuedAt: string
+  expiresAt: string
+  redeemedAt: string | null
 }
 
 export interface ActionResult {
@@ -116,7 +106,7 @@ export interface ActionResult {
 }
 
 /**
- * A request as the gateway reports it. Times are ISO 8601 strings, exactly as sent.
+ * A request as the gateway reports it. Times are RFC 3339 strings (UTC), exactly as sent.
  *
  * `params` are the real parameters when you are the requester (edited by a reviewer if
  * they were edited) and redacted parameters for everyone else.
@@ -132,13 +122,13 @@ export interface ActionRequest {
   /** SHA-256 of the canonical `{action, resource, environment, params}` of this version. */
   digest: string
   params: Record<string, unknown>
-  /** The files whose hashes the digest binds (empty when none). */
+  /** The files the approval binds, with their hashes. */
   bind: BoundFile[]
   reason: string | null
   context: Record<string, unknown>
   requester: Requester
   onBehalfOf: OnBehalfOf | null
-  decision: Decision | null
+  decision: Decision
   /** Null when no review applies. */
   review: Review | null
   votes: Vote[]

@@ -19,7 +19,7 @@ function pendingWithDeadline(deadlineAt: string | null): ActionRequest {
     context: {},
     requester: { id: 'agent-1', kind: 'agent', displayName: 'agent-1' },
     onBehalfOf: null,
-    decision: null,
+    decision: { effect: 'review', matchedRules: [], risk: 0, explain: [], policySha256: 'c'.repeat(64) },
     review:
       deadlineAt === null
         ? null

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { CountersignError } from '../core/index.js'
+import { LocalError } from '../core/index.js'
 import { signingKeyId } from '../signing-keys/index.js'
 import {
   AUDIT_SIGNING_KEY_FILE,
@@ -24,14 +24,14 @@ function rfc8032Pem(): string {
   return `-----BEGIN PRIVATE KEY-----\n${der}\n-----END PRIVATE KEY-----\n`
 }
 
-function rejection(fn: () => unknown): CountersignError {
+function rejection(fn: () => unknown): LocalError {
   try {
     fn()
   } catch (error) {
-    if (error instanceof CountersignError) return error
+    if (error instanceof LocalError) return error
     throw error
   }
-  throw new Error('expected a CountersignError')
+  throw new Error('expected a LocalError')
 }
 
 describe('loadAuditSigner', () => {

@@ -1,7 +1,7 @@
 import { createPublicKey, sign, verify } from 'node:crypto'
 import type { JsonWebKey, KeyObject } from 'node:crypto'
 import { join } from 'node:path'
-import { CountersignError } from '../core/index.js'
+import { LocalError } from '../core/index.js'
 import { loadSigningKey, signingKeyFromPem } from '../signing-keys/index.js'
 import type { AuditCheckpoint } from './audit-entry.js'
 import { checkpointSigningInput } from './audit-hash.js'
@@ -36,7 +36,7 @@ export interface AuditSigner {
  * or from `<dataDir>/audit-signing-key.pem`, creating that file (mode 0600)
  * on first use.
  *
- * @throws CountersignError `config_invalid` when the key cannot be read or created, or is not an Ed25519 private key.
+ * @throws LocalError `config_invalid` when the key cannot be read or created, or is not an Ed25519 private key.
  * @example
  * ```ts
  * const signer = loadAuditSigner({ dataDir: './.countersign' })
@@ -64,7 +64,7 @@ export function loadAuditSigner(source: { dataDir: string } | { privateKeyPem: s
  * Reads an Ed25519 public key given as PEM (SPKI, or a private key whose
  * public half is taken) or as a JWK in JSON.
  *
- * @throws CountersignError `config_invalid` when the text holds no Ed25519 key.
+ * @throws LocalError `config_invalid` when the text holds no Ed25519 key.
  */
 export function parseAuditPublicKey(text: string, source = 'the public key'): KeyObject {
   let key: KeyObject
@@ -74,14 +74,14 @@ export function parseAuditPublicKey(text: string, source = 'the public key'): Ke
       ? createPublicKey({ key: JSON.parse(trimmed) as JsonWebKey, format: 'jwk' })
       : createPublicKey(trimmed)
   } catch (error) {
-    throw new CountersignError(
+    throw new LocalError(
       'config_invalid',
       `${source} is neither a PEM public key nor a JWK: ${(error as Error).message}.`,
       { source },
     )
   }
   if (key.asymmetricKeyType !== 'ed25519') {
-    throw new CountersignError(
+    throw new LocalError(
       'config_invalid',
       `${source} is a ${key.asymmetricKeyType ?? 'unknown'} key; audit checkpoints are signed with Ed25519.`,
       { source },

@@ -1,4 +1,4 @@
-import { CountersignError } from '../core/index.js'
+import { LocalError } from '../core/index.js'
 import type { AuditEntriesTable, Store } from '../store/index.js'
 import type { Selectable } from 'kysely'
 import type { AuditEntry } from './audit-entry.js'
@@ -66,7 +66,7 @@ function entryFromRow(row: Selectable<AuditEntriesTable>): AuditEntry {
       hash: row.hash,
     }
   } catch (error) {
-    throw new CountersignError(
+    throw new LocalError(
       'audit_verify_failed',
       `Audit entry ${row.seq} holds JSON that no longer parses (${(error as Error).message}); run countersign audit verify to see what was changed.`,
       { seq: row.seq },

@@ -12,7 +12,7 @@ import {
   parseAuditPublicKey,
   verifyAuditLog,
 } from '../audit/index.js'
-import { isCountersignError } from '../core/index.js'
+import { isCountersignError, isLocalError } from '../core/index.js'
 import { SQLITE_FILE_NAME, openStore } from '../store/index.js'
 import type { Store } from '../store/index.js'
 import { EXIT } from './client-options.js'
@@ -194,7 +194,7 @@ async function run(io: Output, body: () => Promise<number>): Promise<void> {
     if (error instanceof AuditCommandError) {
       io.err(`countersign: ${error.message}`)
       process.exitCode = error.exit
-    } else if (isCountersignError(error)) {
+    } else if (isCountersignError(error) || isLocalError(error)) {
       io.err(`countersign: ${error.message}`)
       process.exitCode = error.code === 'store_unavailable' ? EXIT.unavailable : error.code === 'config_invalid' ? EXIT.usage : EXIT.failure
     } else {

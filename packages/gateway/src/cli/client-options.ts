@@ -1,4 +1,4 @@
-import { type ActionRequest, Countersign, CountersignError as ClientError } from '@countersign/sdk'
+import { type ActionRequest, Countersign, CountersignError as ClientError, requestViewOf } from '@countersign/sdk'
 import { type Command, CommanderError } from 'commander'
 import { VERSION } from '../version.js'
 import { describeStatus } from './live-line.js'
@@ -162,10 +162,10 @@ export function describeCause(cause: unknown): string {
   return described
 }
 
-/** Prints a request as JSON or as a short human summary: bound files, votes and the policy's explanation included. */
+/** Prints a request as JSON (the API's request view) or as a short human summary: bound files, votes and the policy's explanation included. */
 export function printRequest(request: ActionRequest, json: boolean): void {
   if (json) {
-    console.log(JSON.stringify(request, null, 2))
+    console.log(JSON.stringify(requestViewOf(request), null, 2))
     return
   }
   console.log(describeStatus(request))

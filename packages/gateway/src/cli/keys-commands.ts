@@ -1,6 +1,6 @@
 import { CountersignError as ClientError } from '@countersign/sdk'
 import type { Command } from 'commander'
-import { isCountersignError } from '../core/index.js'
+import { isCountersignError, isLocalError } from '../core/index.js'
 import { createLocalAdminKey, LOCAL_OPERATOR, loadGatewayConfig } from '../server/index.js'
 import { type ClientOptions, connection, describeCause, EXIT, runClientCommand, UsageError, withClientOptions } from './client-options.js'
 
@@ -56,14 +56,14 @@ async function createAdminKeyLocally(flags: CreateFlags): Promise<number> {
       ...(flags.databaseSchema !== undefined ? { databaseSchema: flags.databaseSchema } : {}),
     })
   } catch (error) {
-    if (isCountersignError(error)) throw new UsageError(error.message)
+    if (isLocalError(error)) throw new UsageError(error.message)
     throw error
   }
   let created
   try {
     created = await createLocalAdminKey(config)
   } catch (error) {
-    if (isCountersignError(error) && error.code === 'config_invalid') throw new UsageError(error.message)
+    if (isLocalError(error) && error.code === 'config_invalid') throw new UsageError(error.message)
     if (isCountersignError(error) && error.code === 'store_unavailable') throw new ClientError('gateway_unavailable', error.message)
     throw error
   }

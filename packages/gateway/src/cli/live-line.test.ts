@@ -20,7 +20,7 @@ function pendingRequest(overrides: { approvals?: string[]; requireReason?: boole
     context: {},
     requester: { id: 'etl-bot', kind: 'agent', displayName: 'etl-bot' },
     onBehalfOf: null,
-    decision: null,
+    decision: { effect: 'review', matchedRules: [{ name: 'two-owners', effect: 'review' }], risk: 0, explain: [], policySha256: 'ab'.repeat(32) },
     review: {
       requirements: [
         { rule: 'two-owners', approvers: ['group:data-owners'], quorum: 2, approvals: overrides.approvals ?? [], denials: [], met: false },

@@ -152,11 +152,21 @@ describe('countersign policy', () => {
       const evaluation = JSON.parse(run.stdout) as Record<string, unknown>
       expect(evaluation).toMatchObject({
         effect: 'review',
-        matchedRules: [{ name: 'prod-export-needs-two-owners', effect: 'review' }],
+        matched_rules: [{ name: 'prod-export-needs-two-owners', effect: 'review' }],
         risk: 60,
         redacted: { params: { filter: { email: '[redacted:params.filter.email]' } }, context: {} },
       })
       expect(evaluation['explain']).toContain('risk score is 60')
+    })
+
+    it('prints every name in snake_case, as the API does', async () => {
+      const run = await countersign('policy', 'explain', examplePolicy, '--request', exportRequest, '--now', '2026-03-02T10:00:00Z')
+      const evaluation = JSON.parse(run.stdout) as Record<string, unknown>
+      expect(evaluation).toMatchObject({
+        policy_sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+        review: { timeout_ms: 30 * 60_000, on_timeout: 'deny', require_reason: true, allow_edit: true, escalate_after_ms: 10 * 60_000 },
+      })
+      expect(run.stdout).not.toMatch(/"[a-z0-9]+[A-Z][A-Za-z0-9]*":/)
     })
 
     it('reads the request and principal from files given as @path', async () => {

@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { isCountersignError } from '../core/index.js'
+import { isCountersignError, isLocalError } from '../core/index.js'
 import type { Principal } from '../core/index.js'
 import {
   evaluate,
+  explainView,
   formatDiagnostic,
   loadPolicyFile,
   parseActionRequest,
@@ -100,7 +101,7 @@ export function registerPolicyCommands(program: Command): void {
             principalText === undefined ? EXPLAIN_PRINCIPAL : parsePrincipal(principalText.text, principalText.name)
           return evaluate(loaded, request, principal, now)
         }, io, POLICY_EXIT.usage)
-        if (evaluation !== undefined) io.out(JSON.stringify(evaluation, null, 2))
+        if (evaluation !== undefined) io.out(JSON.stringify(explainView(evaluation), null, 2))
       },
     )
 }
@@ -134,7 +135,7 @@ function attempt<T>(work: () => T, io: Output, exit: number): T | undefined {
 /** Prints located problems one per line when there are any, else the message. */
 function reportFailure(error: unknown, io: Output, exit: number): void {
   process.exitCode = exit
-  if (!isCountersignError(error)) throw error
+  if (!isCountersignError(error) && !isLocalError(error)) throw error
   const errors = error.details['errors']
   if (Array.isArray(errors) && errors.length > 0) {
     for (const diagnostic of errors as PolicyDiagnostic[]) io.err(formatDiagnostic(diagnostic))

@@ -1,4 +1,4 @@
-import { type ActionRequest, type Countersign, WaitTimeout } from '@countersign/sdk'
+import { type ActionRequest, type Countersign, requestViewOf, WaitTimeout } from '@countersign/sdk'
 import type { Command } from 'commander'
 import {
   type ClientOptions,
@@ -158,7 +158,7 @@ export function registerRequestCommands(program: Command): void {
           ...(flags.cursor !== undefined ? { cursor: flags.cursor } : {}),
         })
         if (flags.json) {
-          console.log(JSON.stringify({ items: page.items, next_cursor: page.nextCursor }, null, 2))
+          console.log(JSON.stringify({ items: page.items.map(requestViewOf), next_cursor: page.nextCursor }, null, 2))
           return EXIT.ok
         }
         if (page.items.length === 0) console.log(flags.cursor === undefined ? 'no requests' : 'no more requests')

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { resolve } from 'node:path'
-import { type ActionRequest, type BoundFile, CountersignError as ClientError } from '@countersign/sdk'
+import { type ActionRequest, type BoundFile, CountersignError as ClientError, requestViewOf } from '@countersign/sdk'
 import type { Command } from 'commander'
 import { type ClientOptions, client, NotRun, printRequest, report, runClientCommand, UsageError, withClientOptions } from './client-options.js'
 import { parseJsonObject, withActionOptions } from './request-commands.js'
@@ -162,7 +162,7 @@ export function registerRunCommand(program: Command): void {
           watch.done()
           interruption.dispose()
         }
-        if (flags.json && ran !== undefined) console.log(JSON.stringify({ request: ran, exit_code: exitCode }, null, 2))
+        if (flags.json && ran !== undefined) console.log(JSON.stringify({ request: requestViewOf(ran), exit_code: exitCode }, null, 2))
         return exitCode
       }),
     )

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { isCountersignError } from '../core/index.js'
+import { isCountersignError, isLocalError } from '../core/index.js'
 import { type ConfigOverrides, loadGatewayConfig, startGateway } from '../server/index.js'
 
 /** `countersign serve`: starts a gateway; with no configuration, an embedded SQLite one in ./.countersign. */
@@ -25,7 +25,7 @@ export function registerServeCommand(program: Command): void {
           },
         })
       } catch (error) {
-        if (isCountersignError(error)) {
+        if (isCountersignError(error) || isLocalError(error)) {
           const diagnostics = (error.details.errors as Array<{ file: string; line: number; col: number; message: string }> | undefined) ?? []
           console.error(diagnostics.length > 0 && error.code === 'policy_invalid'
             ? `countersign: invalid policy, not starting:\n${diagnostics.map((d) => `${d.file}:${d.line}:${d.col}: ${d.message}`).join('\n')}`

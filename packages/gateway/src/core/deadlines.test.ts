@@ -67,7 +67,7 @@ describe('computeDeadlines', () => {
   it('refuses an escalation that would come at or after the deadline with invalid_request', () => {
     const error = refusal(() => computeDeadlines(NOW, { timeoutMs: 600_000, escalateAfterMs: 600_000 }))
     expect(error.code).toBe('invalid_request')
-    expect(error.details).toEqual({ escalateAfterMs: 600_000, timeoutMs: 600_000 })
+    expect(error.details).toEqual({ escalate_after_ms: 600_000, timeout_ms: 600_000 })
   })
 
   it.each([0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY])('refuses a timeout of %d ms with invalid_request', (timeoutMs) => {

@@ -65,7 +65,7 @@ export function computeDeadlines(now: number, settings: DeadlineSettings): Deadl
       throw new CountersignError(
         'invalid_request',
         `escalate.after (${settings.escalateAfterMs} ms) must be shorter than the review timeout (${settings.timeoutMs} ms), or the request times out before it escalates.`,
-        { escalateAfterMs: settings.escalateAfterMs, timeoutMs: settings.timeoutMs },
+        { escalate_after_ms: settings.escalateAfterMs, timeout_ms: settings.timeoutMs },
       )
     }
     deadlines.escalateAt = now + settings.escalateAfterMs

@@ -1,8 +1,9 @@
 /**
- * Every refusal Countersign makes carries one of these stable codes. Clients
- * switch on the code; the message is for people and may change.
+ * The codes the gateway sends over HTTP, in `{error: {code}}` bodies. Clients
+ * switch on the code; the message is for people and may change. The SDK's copy
+ * is generated from this list.
  */
-export const ERROR_CODES = [
+export const WIRE_ERROR_CODES = [
   // input and authentication
   'invalid_request',
   'payload_too_large',
@@ -31,30 +32,40 @@ export const ERROR_CODES = [
   'grant_expired',
   'digest_mismatch',
   'request_not_approved',
-  // policy, config and audit
-  'policy_invalid',
-  'config_invalid',
-  'audit_verify_failed',
   // infrastructure
   'store_unavailable',
   'internal',
 ] as const
 
-export type ErrorCode = (typeof ERROR_CODES)[number]
+export type WireErrorCode = (typeof WIRE_ERROR_CODES)[number]
 
-/** The one error type Countersign throws for refusals and bad input. */
+/**
+ * Failures on the machine that runs Countersign: a policy or configuration that
+ * cannot be used, an audit log that does not verify. They stop a start or a
+ * command and are never sent over HTTP.
+ */
+export const LOCAL_ERROR_CODES = ['policy_invalid', 'config_invalid', 'audit_verify_failed'] as const
+
+export type LocalErrorCode = (typeof LOCAL_ERROR_CODES)[number]
+
+export type ErrorCode = WireErrorCode | LocalErrorCode
+
+/** The shape of `details`: snake_case keys, times as RFC 3339 strings in `*_at` fields. */
+export type ErrorDetails = Record<string, unknown>
+
+/** A refusal or bad input, answered over HTTP with the status `httpStatusFor(code)`. */
 export class CountersignError extends Error {
   override readonly name = 'CountersignError'
-  readonly code: ErrorCode
-  readonly details: Record<string, unknown>
+  readonly code: WireErrorCode
+  readonly details: ErrorDetails
 
-  constructor(code: ErrorCode, message: string, details: Record<string, unknown> = {}) {
+  constructor(code: WireErrorCode, message: string, details: ErrorDetails = {}) {
     super(message)
     this.code = code
     this.details = details
   }
 
-  toJSON(): { code: ErrorCode; message: string; details: Record<string, unknown> } {
+  toJSON(): { code: WireErrorCode; message: string; details: ErrorDetails } {
     return { code: this.code, message: this.message, details: this.details }
   }
 }
@@ -63,7 +74,33 @@ export function isCountersignError(value: unknown): value is CountersignError {
   return value instanceof CountersignError
 }
 
-const HTTP_STATUS: Record<ErrorCode, number> = {
+/**
+ * A failure of this machine's own setup: an invalid policy or configuration,
+ * or an audit log that does not verify. Thrown by `startGateway`, the policy
+ * loader and the CLI; never sent over HTTP (should one reach the HTTP layer, it
+ * is answered as an opaque `internal` error).
+ */
+export class LocalError extends Error {
+  override readonly name = 'LocalError'
+  readonly code: LocalErrorCode
+  readonly details: ErrorDetails
+
+  constructor(code: LocalErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+    this.details = details
+  }
+
+  toJSON(): { code: LocalErrorCode; message: string; details: ErrorDetails } {
+    return { code: this.code, message: this.message, details: this.details }
+  }
+}
+
+export function isLocalError(value: unknown): value is LocalError {
+  return value instanceof LocalError
+}
+
+const HTTP_STATUS: Record<WireErrorCode, number> = {
   invalid_request: 400,
   payload_too_large: 413,
   unsupported_media_type: 415,
@@ -89,14 +126,11 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   grant_expired: 410,
   digest_mismatch: 409,
   request_not_approved: 409,
-  policy_invalid: 400,
-  config_invalid: 400,
-  audit_verify_failed: 500,
   store_unavailable: 503,
   internal: 500,
 }
 
 /** The HTTP status each error code maps to; pinned by a test. */
-export function httpStatusFor(code: ErrorCode): number {
+export function httpStatusFor(code: WireErrorCode): number {
   return HTTP_STATUS[code]
 }

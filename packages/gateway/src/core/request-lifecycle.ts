@@ -1,4 +1,5 @@
 import { canonicalDigest, canonicalJson } from './canonical-digest.js'
+import { rfc3339 } from './rfc3339.js'
 import { computeDeadlines } from './deadlines.js'
 import { CountersignError } from './errors.js'
 import { stricterOf, type ReviewRequirements } from './review-requirements.js'
@@ -139,8 +140,8 @@ export function openRequest(request: NewRequest, now: number): Transition {
   const deadlines = computeDeadlines(now, settings)
   const state: RequestState = { ...base, review: settings, deadlineAt: deadlines.deadlineAt }
   if (deadlines.escalateAt !== undefined && settings.escalateTo.length > 0) state.escalateAt = deadlines.escalateAt
-  created.deadline_at = iso(deadlines.deadlineAt)
-  created.escalate_at = state.escalateAt === undefined ? null : iso(state.escalateAt)
+  created.deadline_at = rfc3339(deadlines.deadlineAt)
+  created.escalate_at = state.escalateAt === undefined ? null : rfc3339(state.escalateAt)
   created.requirements = settings.requirements.map((requirement) => ({
     rule: requirement.rule,
     approvers: requirement.approvers,
@@ -294,13 +295,13 @@ function applyExpire(state: RequestState, now: number): Transition {
       state.deadlineAt === undefined
         ? 'This request has no review deadline, so it cannot expire.'
         : `This request's deadline is ${new Date(state.deadlineAt).toISOString()}; it cannot expire before then.`,
-      { deadlineAt: state.deadlineAt ?? null },
+      { deadline_at: state.deadlineAt === undefined ? null : rfc3339(state.deadlineAt) },
     )
   }
   const onTimeout = requireReview(state).onTimeout
   const status = onTimeout === 'deny' ? 'denied' : 'expired'
   const next: RequestState = { ...state, status, decidedAt: now, updatedAt: now }
-  const data = { cause: 'timeout', deadline_at: iso(state.deadlineAt) } as const
+  const data = { cause: 'timeout', deadline_at: rfc3339(state.deadlineAt) } as const
   return {
     state: next,
     auditEvents: [
@@ -319,19 +320,19 @@ function applyEscalate(state: RequestState, now: number): Transition {
   }
   if (state.escalatedAt !== undefined) {
     throw new CountersignError('invalid_transition', 'This request was already escalated; it escalates once.', {
-      escalatedAt: state.escalatedAt,
+      escalated_at: rfc3339(state.escalatedAt),
     })
   }
   if (now < state.escalateAt) {
     throw new CountersignError(
       'invalid_transition',
       `This request escalates at ${new Date(state.escalateAt).toISOString()}, not before.`,
-      { escalateAt: state.escalateAt },
+      { escalate_at: rfc3339(state.escalateAt) },
     )
   }
   if (state.deadlineAt !== undefined && now >= state.deadlineAt) {
     throw new CountersignError('invalid_transition', 'The deadline of this request has passed; expire it instead of escalating.', {
-      deadlineAt: state.deadlineAt,
+      deadline_at: rfc3339(state.deadlineAt),
     })
   }
   return {
@@ -355,7 +356,7 @@ function applyGrantIssued(
   }
   if (!Number.isFinite(event.expiresAt) || event.expiresAt <= now) {
     throw new CountersignError('invalid_request', 'A grant must expire after the moment it is issued.', {
-      expiresAt: event.expiresAt,
+      expires_at: Number.isFinite(event.expiresAt) ? rfc3339(event.expiresAt) : null,
     })
   }
   return {
@@ -365,7 +366,7 @@ function applyGrantIssued(
         type: 'grant.issued',
         actor: GATEWAY,
         requestId: state.id,
-        data: { jti: event.jti, digest: state.digest, expires_at: iso(event.expiresAt) },
+        data: { jti: event.jti, digest: state.digest, expires_at: rfc3339(event.expiresAt) },
       },
     ],
   }
@@ -384,14 +385,14 @@ function applyGrantRedeemed(
   if (grant.status === 'redeemed') {
     throw new CountersignError('grant_already_redeemed', 'This grant was already redeemed; a grant is good for one use.', {
       jti: grant.jti,
-      redeemedAt: grant.redeemedAt ?? null,
+      redeemed_at: grant.redeemedAt === undefined ? null : rfc3339(grant.redeemedAt),
     })
   }
   if (grant.status === 'expired' || now >= grant.expiresAt) {
     throw new CountersignError(
       'grant_expired',
       `This grant expired at ${new Date(grant.expiresAt).toISOString()}; submit the request again.`,
-      { jti: grant.jti, expiresAt: grant.expiresAt },
+      { jti: grant.jti, expires_at: rfc3339(grant.expiresAt) },
     )
   }
   if (event.digest !== state.digest) {
@@ -426,7 +427,7 @@ function applyGrantExpired(state: RequestState, now: number): Transition {
     throw new CountersignError(
       'invalid_transition',
       `This grant is valid until ${new Date(grant.expiresAt).toISOString()}; it cannot expire before then.`,
-      { expiresAt: grant.expiresAt },
+      { expires_at: rfc3339(grant.expiresAt) },
     )
   }
   return {
@@ -469,7 +470,7 @@ function assertPending(state: RequestState): void {
 function assertBeforeDeadline(state: RequestState, now: number): void {
   if (state.deadlineAt !== undefined && now >= state.deadlineAt) {
     throw new CountersignError('request_not_pending', 'This request passed its deadline; it is being closed by its timeout rule.', {
-      deadlineAt: state.deadlineAt,
+      deadline_at: rfc3339(state.deadlineAt),
     })
   }
 }
@@ -485,7 +486,7 @@ function assertApproved(state: RequestState): void {
 function assertRequester(state: RequestState, who: Principal, what: string): void {
   if (!samePerson(who, state.requester)) {
     throw new CountersignError('not_requester', `Only the requester (${state.requester.id}) may ${what} this request.`, {
-      principalId: who.id,
+      principal_id: who.id,
     })
   }
 }
@@ -517,11 +518,6 @@ function summary(tally: TallyResult): AuditRequirementTally[] {
     approvals: requirement.approvals,
     denials: requirement.denials,
   }))
-}
-
-/** Times in audit data are RFC 3339 strings, like every time on the wire. */
-function iso(ms: number): string {
-  return new Date(ms).toISOString()
 }
 
 /** Params as plain JSON data, so a stored version can never alias or differ from what was digested. */

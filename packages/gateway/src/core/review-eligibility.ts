@@ -1,4 +1,5 @@
 import { CountersignError } from './errors.js'
+import { rfc3339 } from './rfc3339.js'
 import { samePerson, type Identity } from './same-person.js'
 import type { Principal, RecordedVote, RequestState, ReviewRequirement } from './types.js'
 import type { ReviewRequirements } from './review-requirements.js'
@@ -43,7 +44,7 @@ function firstRefusal(state: RequestState, voter: Principal, now: number, digest
     return new CountersignError(
       'request_not_pending',
       `The review deadline passed at ${new Date(state.deadlineAt).toISOString()}; the request no longer takes votes.`,
-      { deadlineAt: state.deadlineAt },
+      { deadline_at: rfc3339(state.deadlineAt) },
     )
   }
   const review = state.review
@@ -52,14 +53,14 @@ function firstRefusal(state: RequestState, voter: Principal, now: number, digest
     return new CountersignError(
       'non_human_reviewer',
       `Only people can review requests; ${voter.id} is a${voter.kind === 'agent' ? 'n' : ''} ${voter.kind}.`,
-      { voterId: voter.id, kind: voter.kind },
+      { voter_id: voter.id, kind: voter.kind },
     )
   }
   if (isRequesterSide(voter, state)) {
     return new CountersignError(
       'self_approval',
       `${voter.id} made this request or is the person it was made for, so cannot review it; ask another approver.`,
-      { voterId: voter.id },
+      { voter_id: voter.id },
     )
   }
   if (voter.keyCreatedBy !== undefined && isRequesterSide({ id: voter.keyCreatedBy }, state)) {
@@ -73,7 +74,7 @@ function firstRefusal(state: RequestState, voter: Principal, now: number, digest
     return new CountersignError(
       'not_an_approver',
       `${voter.id} is not an approver for this request; approvers are ${describeApprovers(state, review)}.`,
-      { voterId: voter.id },
+      { voter_id: voter.id },
     )
   }
   if (digest !== undefined && digest !== state.digest) {
@@ -97,7 +98,7 @@ function firstRefusal(state: RequestState, voter: Principal, now: number, digest
     return new CountersignError(
       'already_voted',
       `${voter.id} already voted (${earlier.decision}) on version ${state.currentVersion} of this request; each person votes once per version.`,
-      { voterId: voter.id, version: state.currentVersion, decision: earlier.decision },
+      { voter_id: voter.id, version: state.currentVersion, decision: earlier.decision },
     )
   }
   return undefined

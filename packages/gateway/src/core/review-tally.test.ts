@@ -213,7 +213,7 @@ describe('checkVote refuses and records nothing', () => {
     const state = pendingRequest({ settings: { freshAuthMs: 5 * MINUTE } })
     const stale = { ...dana, authTime: NOW - 5 * MINUTE - 1 }
     const error = expectRefused(state, voteEvent(stale), 'fresh_auth_required')
-    expect(error.details).toEqual({ freshAuthMs: 5 * MINUTE, authTime: NOW - 5 * MINUTE - 1 })
+    expect(error.details).toEqual({ fresh_auth_ms: 5 * MINUTE, authenticated_at: new Date(NOW - 5 * MINUTE - 1).toISOString() })
     expect(error.message).toBe('This request requires a sign-in within the last 5 min; sign in again and vote.')
   })
 

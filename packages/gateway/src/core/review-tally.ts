@@ -1,4 +1,5 @@
 import { CountersignError } from './errors.js'
+import { rfc3339 } from './rfc3339.js'
 import {
   approversOf,
   authorOfEdit,
@@ -68,7 +69,7 @@ export function checkVoteDemands(review: ReviewRequirements, voter: Principal, v
       throw new CountersignError(
         'fresh_auth_required',
         `This request requires a sign-in within the last ${describeMs(review.freshAuthMs)}; sign in again and vote.`,
-        { freshAuthMs: review.freshAuthMs, authTime: voter.authTime ?? null },
+        { fresh_auth_ms: review.freshAuthMs, authenticated_at: voter.authTime === undefined ? null : rfc3339(voter.authTime) },
       )
     }
   }

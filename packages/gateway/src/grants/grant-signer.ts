@@ -45,7 +45,7 @@ export class GrantSigner {
   /**
    * Loads the key from `pem`, or from the data directory (creating it on first use).
    *
-   * @throws CountersignError `config_invalid` when the key cannot be read or created, or is not an Ed25519 private key.
+   * @throws LocalError `config_invalid` when the key cannot be read or created, or is not an Ed25519 private key.
    */
   static load(options: ({ dataDir: string } | { pem: string }) & { audience: string; issuer: string }): GrantSigner {
     const key = 'pem' in options
@@ -89,7 +89,7 @@ export class GrantSigner {
       if (error instanceof joseErrors.JWTExpired) {
         // jwtVerify checks the signature before the claims, so the request id of an expired grant can be trusted.
         const rid = error.payload.rid
-        throw new CountersignError('grant_expired', 'The grant has expired; request the action again.', typeof rid === 'string' ? { requestId: rid } : {})
+        throw new CountersignError('grant_expired', 'The grant has expired; request the action again.', typeof rid === 'string' ? { request_id: rid } : {})
       }
       throw new CountersignError('grant_invalid', 'The grant token is not a valid grant issued by this gateway.', {
         reason: error instanceof joseErrors.JOSEError ? error.code : 'malformed',
@@ -102,3 +102,4 @@ export class GrantSigner {
     return { keys: [{ ...this.#key.publicJwk, kid: this.keyId, alg: 'EdDSA', use: 'sig' }] }
   }
 }
+

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { CountersignError } from '../core/index.js'
+import { LocalError } from '../core/index.js'
 import { compilePolicy, validatePolicy } from './index.js'
 import type { PolicyDiagnostic } from './index.js'
 
@@ -75,8 +75,8 @@ describe('compilePolicy', () => {
     } catch (error) {
       thrown = error
     }
-    expect(thrown).toBeInstanceOf(CountersignError)
-    const error = thrown as CountersignError
+    expect(thrown).toBeInstanceOf(LocalError)
+    const error = thrown as LocalError
     expect(error.code).toBe('policy_invalid')
     expect(error.message).toContain('Policy policy.yaml is invalid (2 errors)')
     expect(error.message).toContain('policy.yaml:1:10: version must be 1, not 2')

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { CountersignError, parseDuration } from '../core/index.js'
+import { CountersignError, LocalError, parseDuration } from '../core/index.js'
 import type { Effect, ReviewRequirements, TimeoutOutcome } from '../core/index.js'
 import { compileCondition } from './cel-environment.js'
 import type { Condition, ConditionScope } from './cel-environment.js'
@@ -61,7 +61,7 @@ const REDACT_ROOTS = ['params', 'context']
  * the first, and each points at its `line:col`; a policy with any problem does
  * not load.
  *
- * @throws CountersignError `policy_invalid` with `details.errors`: PolicyDiagnostic[]
+ * @throws LocalError `policy_invalid` with `details.errors`: PolicyDiagnostic[]
  * @example
  * const policy = compilePolicy(await readFile('policy.yaml', 'utf8'), 'policy.yaml')
  * const decision = evaluate(policy, request, principal, Date.now())
@@ -109,10 +109,10 @@ function sortDiagnostics(diagnostics: PolicyDiagnostic[]): PolicyDiagnostic[] {
     .sort((a, b) => a.line - b.line || a.col - b.col)
 }
 
-function policyInvalid(file: string, diagnostics: PolicyDiagnostic[]): CountersignError {
+function policyInvalid(file: string, diagnostics: PolicyDiagnostic[]): LocalError {
   const count = diagnostics.length === 1 ? '1 error' : `${diagnostics.length} errors`
   const lines = diagnostics.map(formatDiagnostic).join('\n')
-  return new CountersignError(
+  return new LocalError(
     'policy_invalid',
     `Policy ${file} is invalid (${count}); fix them and load it again:\n${lines}`,
     { file, errors: diagnostics },

@@ -7,6 +7,7 @@ export type {
 export { loadPolicyFile } from './load-policy-file.js'
 export { evaluate } from './evaluate.js'
 export type { Evaluation, MatchedRule } from './evaluate.js'
+export { explainView } from './explain-view.js'
 export { redactString, redactValue } from './redact.js'
 export type { SecretKind } from './redact.js'
 export { watchPolicy } from './policy-watcher.js'

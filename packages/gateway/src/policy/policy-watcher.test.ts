@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { CountersignError } from '../core/index.js'
+import type { LocalError } from '../core/index.js'
 import { watchPolicy } from './index.js'
 import type { CompiledPolicy, PolicyWatcher } from './index.js'
 
@@ -13,7 +13,7 @@ const broken = 'version: 1\nrules:\n  - name: x\n    effect: maybe\n'
 
 /** Collects what the watcher reports and lets a test await the next report. */
 function recorder() {
-  const events: Array<{ loaded: CompiledPolicy } | { failed: CountersignError }> = []
+  const events: Array<{ loaded: CompiledPolicy } | { failed: LocalError }> = []
   let wake: (() => void) | undefined
   const push = (event: (typeof events)[number]): void => {
     events.push(event)
@@ -23,7 +23,7 @@ function recorder() {
     events,
     handlers: {
       onLoad: (loaded: CompiledPolicy) => push({ loaded }),
-      onError: (failed: CountersignError) => push({ failed }),
+      onError: (failed: LocalError) => push({ failed }),
       debounceMs: 20,
     },
     next: (count: number): Promise<void> =>

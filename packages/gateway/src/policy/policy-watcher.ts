@@ -3,7 +3,7 @@ import { readFileSync, watch } from 'node:fs'
 import type { FSWatcher } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
-import { CountersignError, isCountersignError } from '../core/index.js'
+import { isLocalError, LocalError } from '../core/index.js'
 import { compilePolicy } from './compile-policy.js'
 import type { CompiledPolicy } from './compile-policy.js'
 import { policyReadError } from './load-policy-file.js'
@@ -12,7 +12,7 @@ export interface PolicyWatcherHandlers {
   /** Called with each policy that replaced the previous one after a change. */
   onLoad(policy: CompiledPolicy): void
   /** Called when a changed file does not load; the previous policy stays in force. */
-  onError(error: CountersignError): void
+  onError(error: LocalError): void
   /** Quiet time after the last change before reloading; editors write in bursts. Default 100 ms. */
   debounceMs?: number
 }
@@ -33,7 +33,7 @@ export interface PolicyWatcher {
  * management usually replace a file (write a temp file, rename it over), which
  * a watch on the old file would not see.
  *
- * @throws CountersignError `policy_invalid` when the initial load fails
+ * @throws LocalError `policy_invalid` when the initial load fails
  * @example
  * const watcher = watchPolicy('policy.yaml', {
  *   onLoad: (policy) => log.info({ sha256: policy.sha256 }, 'policy reloaded'),
@@ -70,9 +70,9 @@ export function watchPolicy(path: string, handlers: PolicyWatcherHandlers): Poli
       current = compilePolicy(changed, path)
     } catch (error) {
       handlers.onError(
-        isCountersignError(error)
+        isLocalError(error)
           ? error
-          : new CountersignError('policy_invalid', `Policy ${path} failed to load: ${String(error)}`, { file: path }),
+          : new LocalError('policy_invalid', `Policy ${path} failed to load: ${String(error)}`, { file: path }),
       )
       return
     }

@@ -211,7 +211,7 @@ export class ApprovalService {
     try {
       claims = await this.#options.grants.verify(token, now)
     } catch (error) {
-      const requestId = isCountersignError(error) ? error.details.requestId : undefined
+      const requestId = isCountersignError(error) ? error.details['request_id'] : undefined
       if (isCountersignError(error) && typeof requestId === 'string') await this.#auditRefusal(requestId, by, 'grant.refused', error, via)
       throw error
     }
@@ -353,7 +353,7 @@ async function findExisting(
     throw new CountersignError(
       'idempotency_conflict',
       `The idempotency key "${input.idempotencyKey}" was already used for a different action; use a new key.`,
-      { requestId: id },
+      { request_id: id },
     )
   }
   return record

@@ -1,6 +1,7 @@
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely'
 import {
   CountersignError,
+  type Effect,
   type GrantState,
   type Principal,
   type RecordedVote,
@@ -21,7 +22,7 @@ import {
 /** What a request row holds beyond the lifecycle state: the decision and what the reviewer is shown. */
 export interface RequestRecord {
   state: RequestState
-  effect: string
+  effect: Effect
   reason: string | null
   /** Redacted when stored. */
   context: Record<string, unknown>
@@ -32,7 +33,7 @@ export interface RequestRecord {
 }
 
 export interface StoredDecision {
-  matchedRules: Array<{ name: string; effect: string }>
+  matchedRules: Array<{ name: string; effect: Effect }>
   risk: number
   explain: string[]
   policySha256: string
@@ -75,7 +76,7 @@ export const requestRepository = {
     const state = stateFromRows(row, versions, votes, grant)
     return {
       state,
-      effect: row.effect,
+      effect: row.effect as Effect,
       reason: row.reason,
       context: parse(row.context),
       decision: parse(row.decision),
@@ -151,7 +152,7 @@ export const requestRepository = {
       .executeTakeFirst()
     if (result.numUpdatedRows !== 1n) {
       throw new CountersignError('invalid_transition', 'The request changed while this change was being made; retry.', {
-        requestId: after.id,
+        request_id: after.id,
       })
     }
     await insertNewRows(trx, before, after, redactedParams)
@@ -271,7 +272,7 @@ async function insertNewRows(
     } catch (error) {
       if (isUniqueViolation(error)) {
         throw new CountersignError('already_voted', 'You already voted on this version of the request.', {
-          requestId: after.id,
+          request_id: after.id,
           version: vote.version,
         })
       }

@@ -1,25 +1,26 @@
-import { type Principal, tallyVotes } from '../core/index.js'
+import type { GrantView, RequestView, ReviewView } from '../contract/index.js'
+import { type Principal, rfc3339, tallyVotes } from '../core/index.js'
 import type { GrantSigner } from '../grants/index.js'
 import { redactString } from '../policy/index.js'
 import type { RequestRecord } from './request-repository.js'
 
-const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString())
+const isoOrNull = (ms: number | undefined): string | null => (ms === undefined ? null : rfc3339(ms))
 const shown = (text: string | undefined | null): string | null => (text === undefined || text === null ? null : redactString(text))
 
 /**
- * The wire shape of a request (see docs/api.md). Every text a person may read
- * (action, resource, environment, reason, bound file paths, vote reasons, the
- * result's detail, the explanation) passes through the secret detectors, and
- * context was redacted when it was stored. The requester sees the real params
- * of the current version, which it must run exactly, and its grant token;
- * everyone else sees redacted params and no token.
+ * The wire shape of a request (`RequestView` in the contract). Every text a
+ * person may read (action, resource, environment, reason, bound file paths,
+ * vote reasons, the result's detail, the explanation) passes through the
+ * secret detectors, and context was redacted when it was stored. The requester
+ * sees the real params of the current version, which it must run exactly, and
+ * its grant token; everyone else sees redacted params and no token.
  */
-export async function toRequestView(record: RequestRecord, viewer: Principal, grants: GrantSigner): Promise<Record<string, unknown>> {
+export async function toRequestView(record: RequestRecord, viewer: Principal, grants: GrantSigner): Promise<RequestView> {
   const { state } = record
   const isRequester = viewer.id === state.requester.id
   const version = state.versions.find((v) => v.version === state.currentVersion)
   const params = isRequester ? (version?.params ?? {}) : (record.redactedParams.get(state.currentVersion) ?? {})
-  let review: Record<string, unknown> | null = null
+  let review: ReviewView | null = null
   if (state.review) {
     const tally = tallyVotes(state)
     review = {
@@ -31,20 +32,23 @@ export async function toRequestView(record: RequestRecord, viewer: Principal, gr
         denials: r.denials,
         met: r.met,
       })),
-      deadline_at: iso(state.deadlineAt),
-      escalate_at: iso(state.escalateAt),
+      deadline_at: isoOrNull(state.deadlineAt),
+      escalate_at: isoOrNull(state.escalateAt),
       escalated: state.escalatedAt !== undefined,
       require_reason: state.review.requireReason,
       allow_edit: state.review.allowEdit,
     }
   }
-  let grant: Record<string, unknown> | null = null
+  let grant: GrantView | null = null
   if (state.grant) {
     grant = {
+      token: null,
       jti: state.grant.jti,
       digest: state.digest,
-      expires_at: iso(state.grant.expiresAt),
       status: state.grant.status,
+      issued_at: rfc3339(state.grant.issuedAt),
+      expires_at: rfc3339(state.grant.expiresAt),
+      redeemed_at: isoOrNull(state.grant.redeemedAt),
     }
     if (isRequester && state.grant.status === 'issued') {
       grant.token = await grants.sign(
@@ -89,14 +93,14 @@ export async function toRequestView(record: RequestRecord, viewer: Principal, gr
       reason: shown(v.reason),
       version: v.version,
       via: v.via,
-      at: iso(v.at),
+      voted_at: rfc3339(v.at),
     })),
     grant,
     result: state.result
       ? { outcome: state.result.outcome, exit_code: state.result.exitCode ?? null, detail: shown(state.result.detail) }
       : null,
-    created_at: iso(state.createdAt),
-    updated_at: iso(state.updatedAt),
-    decided_at: iso(state.decidedAt),
+    created_at: rfc3339(state.createdAt),
+    updated_at: rfc3339(state.updatedAt),
+    decided_at: isoOrNull(state.decidedAt),
   }
 }

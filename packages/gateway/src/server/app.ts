@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
-import { CountersignError, isCountersignError, type Principal, reviewEligibility } from '../core/index.js'
+import type { ApiKeyView } from '../contract/index.js'
+import { CountersignError, isCountersignError, type Principal, type RequestState, reviewEligibility, rfc3339 } from '../core/index.js'
 import type { GrantSigner } from '../grants/index.js'
 import { ADMIN_GROUP, type ApiKeyRepository, type Authenticator } from '../identity/index.js'
 import { redactString } from '../policy/index.js'
@@ -203,12 +204,19 @@ export function buildApp(deps: AppDependencies): FastifyInstance {
       const { timeout } = parseInput(waitQuery, request.query, 'query')
       const closed = new AbortController()
       request.raw.once('close', () => closed.abort())
+      const signal = AbortSignal.any([closed.signal, deps.shutdown])
+      const until = Date.now() + timeout * 1000
       // Subscribe before reading, so a decision committed in between still wakes us.
-      const next = deps.events.next(id, timeout * 1000, AbortSignal.any([closed.signal, deps.shutdown]))
+      let next = deps.events.next(id, timeout * 1000, signal)
       try {
         let record = await deps.service.get(request.principal, id)
-        if (record.state.status === 'pending' && timeout > 0) {
-          if (await next) record = await deps.service.get(request.principal, id)
+        const seen = changeMark(record.state)
+        while (record.state.status === 'pending' && Date.now() < until) {
+          if ((await next) === undefined) break
+          next = deps.events.next(id, Math.max(0, until - Date.now()), signal)
+          record = await deps.service.get(request.principal, id)
+          // A wake-up may be news already read (a replica replaying what it missed); wait on for a real change.
+          if (changeMark(record.state) !== seen) break
         }
         return await view(record, request)
       } finally {
@@ -277,7 +285,7 @@ export function buildApp(deps: AppDependencies): FastifyInstance {
         resource: redemption.resource,
         environment: redemption.environment,
         params: redemption.params,
-        redeemed_at: new Date(redemption.redeemedAt).toISOString(),
+        redeemed_at: rfc3339(redemption.redeemedAt),
       }
     })
 
@@ -335,7 +343,12 @@ function logOptions(stream: AppDependencies['logStream']): FastifyServerOptions[
   }
 }
 
-function keyView(record: Awaited<ReturnType<ApiKeyRepository['list']>>[number]): Record<string, unknown> {
+/** What a waiter compares to tell a change of the request from a repeated wake-up. */
+function changeMark(state: RequestState): string {
+  return `${state.status}|${state.currentVersion}|${state.votes.length}|${state.escalatedAt ?? ''}|${state.updatedAt}`
+}
+
+function keyView(record: Awaited<ReturnType<ApiKeyRepository['list']>>[number]): ApiKeyView {
   return {
     id: record.id,
     prefix: record.prefix,
@@ -345,8 +358,8 @@ function keyView(record: Awaited<ReturnType<ApiKeyRepository['list']>>[number]):
     email: record.email ?? null,
     groups: record.groups,
     on_behalf_of: record.onBehalfOf ?? null,
-    created_at: new Date(record.createdAt).toISOString(),
+    created_at: rfc3339(record.createdAt),
     created_by: record.createdBy,
-    revoked_at: record.revokedAt === undefined ? null : new Date(record.revokedAt).toISOString(),
+    revoked_at: record.revokedAt === undefined ? null : rfc3339(record.revokedAt),
   }
 }

@@ -1,6 +1,6 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
-import { CountersignError } from '../core/index.js'
+import { LocalError } from '../core/index.js'
 
 /** The lock file a process holds in the data directory while it uses the SQLite store. */
 export const DATA_DIR_LOCK_FILE = 'countersign.lock'
@@ -28,7 +28,7 @@ export function lockDataDir(dataDir: string, what = 'a gateway'): DataDirLock {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw lockFailure(file, error)
       const holder = lockHolder(file)
       if (holder !== undefined && isAlive(holder)) {
-        throw new CountersignError(
+        throw new LocalError(
           'config_invalid',
           `The data directory ${dataDir} is in use by another countersign process (pid ${holder}); stop it first, or pass another --data-dir. ` +
             `One process per data directory: ${what} cannot share it.`,
@@ -80,6 +80,6 @@ function isAlive(pid: number): boolean {
   }
 }
 
-function lockFailure(file: string, error: unknown): CountersignError {
-  return new CountersignError('config_invalid', `Cannot take the lock file ${file}: ${(error as Error).message}`, { file })
+function lockFailure(file: string, error: unknown): LocalError {
+  return new LocalError('config_invalid', `Cannot take the lock file ${file}: ${(error as Error).message}`, { file })
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { z } from 'zod'
-import { CountersignError, parseDuration } from '../core/index.js'
+import { LocalError, parseDuration } from '../core/index.js'
 import { formatDiagnostic, parseYamlSource, type PolicyDiagnostic, zodDiagnostics } from '../policy/index.js'
 
 const duration = z.string().refine((text) => {
@@ -13,38 +13,83 @@ const duration = z.string().refine((text) => {
   }
 }, 'a duration such as 30s, 5m or 1h')
 
+const oidcSchema = z.strictObject({
+  issuer: z.url(),
+  audience: z.string().min(1),
+  jwks_url: z.url().optional(),
+  groups_claim: z.string().min(1).optional(),
+  email_claim: z.string().min(1).optional(),
+})
+
+const githubActionsSchema = z.strictObject({
+  audience: z.string().min(1),
+  allowed_repositories: z.array(z.string().min(1)).min(1).optional(),
+  people: z.record(z.string().min(1), z.string().min(1)).optional(),
+})
+
+const postgresUrl = z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL')
+const schemaName = z.string().regex(/^[a-z_][a-z0-9_]*$/, 'a lowercase schema name')
+const trustProxy = z.union([z.boolean(), z.array(z.string().min(1)).min(1)])
+const bodyLimit = z.number().int().min(1024).max(64 * 1024 * 1024)
+
 /** The `countersign.yaml` file. Paths in it are relative to the file. */
 const configFileSchema = z.strictObject({
   host: z.string().min(1).optional(),
   port: z.number().int().min(0).max(65535).optional(),
   data_dir: z.string().min(1).optional(),
-  database: z.string().regex(/^postgres(ql)?:\/\//, 'a postgres:// URL').optional(),
-  database_schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'a lowercase schema name').optional(),
+  database: postgresUrl.optional(),
+  database_schema: schemaName.optional(),
   policy: z.string().min(1).optional(),
   public_url: z.url().optional(),
   log: z.boolean().optional(),
-  trust_proxy: z.union([z.boolean(), z.array(z.string().min(1)).min(1)]).optional(),
-  body_limit: z.number().int().min(1024).max(64 * 1024 * 1024).optional(),
+  trust_proxy: trustProxy.optional(),
+  body_limit: bodyLimit.optional(),
   grants: z.strictObject({ ttl: duration.optional(), audience: z.string().min(1).optional() }).optional(),
   audit: z.strictObject({
     checkpoint_every: z.number().int().min(1).optional(),
     checkpoint_interval: duration.optional(),
   }).optional(),
   auth: z.strictObject({
-    oidc: z.array(z.strictObject({
-      issuer: z.url(),
-      audience: z.string().min(1),
-      jwks_url: z.url().optional(),
-      groups_claim: z.string().min(1).optional(),
-      email_claim: z.string().min(1).optional(),
-    })).optional(),
-    github_actions: z.strictObject({
-      audience: z.string().min(1),
-      allowed_repositories: z.array(z.string().min(1)).min(1).optional(),
-      people: z.record(z.string().min(1), z.string().min(1)).optional(),
-    }).optional(),
+    oidc: z.array(oidcSchema).optional(),
+    github_actions: githubActionsSchema.optional(),
   }).optional(),
 })
+
+/** A configuration handed to `startGateway`, e.g. by code that embeds the gateway rather than by the loader. */
+const gatewayConfigSchema = z.object({
+  host: z.string().min(1),
+  port: z.number().int().min(0).max(65535),
+  dataDir: z.string().min(1),
+  databaseUrl: postgresUrl.optional(),
+  databaseSchema: schemaName.optional(),
+  policyFile: z.string().min(1).optional(),
+  publicUrl: z.url(),
+  log: z.boolean(),
+  trustProxy,
+  bodyLimit,
+  grantTtlMs: z.number().int().min(1000, 'at least 1000 ms'),
+  grantAudience: z.string().min(1),
+  checkpointEvery: z.number().int().min(1),
+  checkpointIntervalMs: z.number().int().min(0),
+  oidc: z.array(oidcSchema),
+  githubActions: githubActionsSchema.optional(),
+})
+
+/**
+ * Refuses a configuration the gateway cannot run with, naming every bad field.
+ *
+ * @throws LocalError `config_invalid`
+ */
+export function checkGatewayConfig(config: GatewayConfig): void {
+  const parsed = gatewayConfigSchema.safeParse(config)
+  if (parsed.success) return
+  const issues = parsed.error.issues.map((issue) => ({ path: issue.path.map(String).join('.') || '(root)', message: issue.message }))
+  throw new LocalError(
+    'config_invalid',
+    `Invalid gateway configuration: ${issues.map((issue) => `${issue.path}: ${issue.message}`).join('; ')}.`,
+    { issues },
+  )
+}
 
 type ConfigFile = z.infer<typeof configFileSchema>
 
@@ -109,12 +154,12 @@ export function loadGatewayConfig(overrides: ConfigOverrides, env: NodeJS.Proces
   if (portText !== undefined) {
     port = Number(portText)
     if (!Number.isInteger(port) || port < 0 || port > 65535) {
-      throw new CountersignError('config_invalid', `Invalid port "${portText}": give a whole number from 0 to 65535.`)
+      throw new LocalError('config_invalid', `Invalid port "${portText}": give a whole number from 0 to 65535.`)
     }
   }
   const database = pick('database') ?? file.database
   if (database !== undefined && !/^postgres(ql)?:\/\//.test(database)) {
-    throw new CountersignError('config_invalid', `Invalid database URL: only postgres:// URLs are supported; leave it unset for the embedded SQLite store.`)
+    throw new LocalError('config_invalid', `Invalid database URL: only postgres:// URLs are supported; leave it unset for the embedded SQLite store.`)
   }
   const host = pick('host') ?? file.host ?? '127.0.0.1'
   const policyFile = overrides.policy ?? env.COUNTERSIGN_POLICY ?? fromFile(file.policy)
@@ -146,7 +191,7 @@ function readConfigFile(path: string): ConfigFile {
     text = readFileSync(path, 'utf8')
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code ?? String(error)
-    throw new CountersignError('config_invalid', `Cannot read config file ${path} (${reason}); check the path.`)
+    throw new LocalError('config_invalid', `Cannot read config file ${path} (${reason}); check the path.`)
   }
   const source = parseYamlSource(text, path)
   let diagnostics: PolicyDiagnostic[] = source.syntaxErrors
@@ -155,7 +200,7 @@ function readConfigFile(path: string): ConfigFile {
     if (parsed.success) return parsed.data
     diagnostics = zodDiagnostics(parsed.error.issues, source, configFileSchema)
   }
-  throw new CountersignError(
+  throw new LocalError(
     'config_invalid',
     `Invalid config file ${path}:\n${diagnostics.map(formatDiagnostic).join('\n')}`,
     { errors: diagnostics },

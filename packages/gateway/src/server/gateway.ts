@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FastifyInstance } from 'fastify'
 import { sql } from 'kysely'
-import { CountersignError, type Principal, type RequestState } from '../core/index.js'
+import { LocalError, type Principal, type RequestState } from '../core/index.js'
 import { GrantSigner } from '../grants/index.js'
 import { ADMIN_GROUP, ApiKeyRepository, Authenticator, createGitHubActionsVerifier, createOidcVerifier, type JwtVerifier } from '../identity/index.js'
 import { type CompiledPolicy, watchPolicy } from '../policy/index.js'
@@ -12,7 +12,7 @@ import { openStore, type Store } from '../store/index.js'
 import { buildApp } from './app.js'
 import { createAuditAppender, type GatewayAudit } from './audit-appender.js'
 import { lockDataDir } from './data-dir-lock.js'
-import type { GatewayConfig } from './gateway-config.js'
+import { checkGatewayConfig, type GatewayConfig } from './gateway-config.js'
 import { KeyAdmin } from './key-admin.js'
 import { GatewayMetrics } from './metrics.js'
 import { PostgresChangeFeed } from './postgres-change-feed.js'
@@ -32,7 +32,7 @@ export interface Gateway {
 
 export interface GatewayHooks {
   /** Told about policy reloads and reload failures. */
-  onPolicy?: (event: { ok: true; sha256: string } | { ok: false; error: CountersignError }) => void
+  onPolicy?: (event: { ok: true; sha256: string } | { ok: false; error: LocalError }) => void
   now?: () => number
   /** Receives the request log's lines instead of standard output (when logging is on). */
   logStream?: { write(line: string): void }
@@ -51,7 +51,7 @@ function resolvePolicyFile(config: GatewayConfig): string {
   const file = join(config.dataDir, 'policy.yaml')
   if (!existsSync(file)) {
     const example = examplePolicyPath()
-    if (example === undefined) throw new Error('The example policy is missing from this installation; pass --policy FILE.')
+    if (example === undefined) throw new LocalError('config_invalid', 'The example policy is missing from this installation; pass --policy FILE.')
     mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
     copyFileSync(example, file)
   }
@@ -60,10 +60,12 @@ function resolvePolicyFile(config: GatewayConfig): string {
 
 /**
  * Starts a gateway: store, policy (hot-reloaded), identity, scheduler, HTTP.
- * An invalid policy refuses to start (`policy_invalid`), as does a store that
- * cannot be reached (`store_unavailable`).
+ * An invalid configuration or grant key refuses to start (`config_invalid`),
+ * as does an invalid policy (`policy_invalid`, both `LocalError`s) and a store
+ * that cannot be reached (`store_unavailable`).
  */
 export async function startGateway(config: GatewayConfig, hooks: GatewayHooks = {}): Promise<Gateway> {
+  checkGatewayConfig(config)
   const now = hooks.now ?? Date.now
   const policyFile = resolvePolicyFile(config)
   // The policy is read first: an invalid one refuses the start before anything touches the store.
@@ -204,13 +206,13 @@ async function listen(app: FastifyInstance, host: string, port: number): Promise
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'EADDRINUSE') {
-      throw new CountersignError('config_invalid', `port ${port} is in use on ${host}; stop the other server or pass --port (or set port: in the config).`, { host, port })
+      throw new LocalError('config_invalid', `port ${port} is in use on ${host}; stop the other server or pass --port (or set port: in the config).`, { host, port })
     }
     if (code === 'EACCES') {
-      throw new CountersignError('config_invalid', `not allowed to listen on port ${port} (ports below 1024 need privileges); pass --port with a higher port.`, { host, port })
+      throw new LocalError('config_invalid', `not allowed to listen on port ${port} (ports below 1024 need privileges); pass --port with a higher port.`, { host, port })
     }
     if (code === 'EADDRNOTAVAIL') {
-      throw new CountersignError('config_invalid', `${host} is not an address of this machine; pass --host 127.0.0.1 or one of its addresses.`, { host, port })
+      throw new LocalError('config_invalid', `${host} is not an address of this machine; pass --host 127.0.0.1 or one of its addresses.`, { host, port })
     }
     throw error
   }

@@ -53,6 +53,26 @@ function fromFastifyError(error: FastifyError): CountersignError | undefined {
   return undefined
 }
 
+const BEARER_CREDENTIALS = /^\s*bearer\s+\S/i
+
+/**
+ * The challenge of a 401 (RFC 6750 section 3): `invalid_token` when a bearer
+ * token was presented and refused, `invalid_request` when the header is not a
+ * bearer credential, no error code when none was sent, and the step-up error of
+ * RFC 9470 when the review needs a fresh sign-in.
+ */
+export function bearerChallenge(error: CountersignError, authorization: string | undefined): string {
+  const params = ['realm="countersign"']
+  if (error.code === 'fresh_auth_required') {
+    params.push('error="insufficient_user_authentication"')
+    const freshMs = error.details['fresh_auth_ms']
+    if (typeof freshMs === 'number') params.push(`max_age=${Math.floor(freshMs / 1000)}`)
+  } else if (error.code === 'unauthenticated' && authorization !== undefined && authorization.trim() !== '') {
+    params.push(BEARER_CREDENTIALS.test(authorization) ? 'error="invalid_token"' : 'error="invalid_request"')
+  }
+  return `Bearer ${params.join(', ')}`
+}
+
 /**
  * A database restart or failover cut the connection under this call. Whether
  * its transaction committed is unknown to the gateway, so the client is told
@@ -73,7 +93,9 @@ export function installErrorHandling(app: FastifyInstance, metrics: GatewayMetri
     const known = isCountersignError(error) ? error : (storeUnavailable(error) ?? fromFastifyError(error))
     if (known) {
       metrics.errors.inc({ code: known.code })
-      void reply.status(httpStatusFor(known.code)).send({ error: known.toJSON() })
+      const status = httpStatusFor(known.code)
+      if (status === 401) void reply.header('www-authenticate', bearerChallenge(known, request.headers.authorization))
+      void reply.status(status).send({ error: known.toJSON() })
       return
     }
     metrics.errors.inc({ code: 'internal' })

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { CountersignError, type Principal } from '../core/index.js'
+import { LocalError, type Principal } from '../core/index.js'
 import { ApiKeyRepository, type ApiKeyRecord } from '../identity/index.js'
 import { SQLITE_FILE_NAME, openStore } from '../store/index.js'
 import { createAuditAppender } from './audit-appender.js'
@@ -26,10 +26,10 @@ export const LOCAL_OPERATOR: Principal = {
 export async function createLocalAdminKey(config: GatewayConfig, now: () => number = Date.now): Promise<{ record: ApiKeyRecord; token: string }> {
   if (config.databaseUrl === undefined && !existsSync(join(config.dataDir, SQLITE_FILE_NAME))) {
     // Opening a store creates it; a typo in --data-dir must not mint a key for a store nobody uses.
-    throw new CountersignError(
+    throw new LocalError(
       'config_invalid',
       `No Countersign store at ${join(config.dataDir, SQLITE_FILE_NAME)}: pass --data-dir with the gateway's data directory, or --database.`,
-      { dataDir: config.dataDir },
+      { data_dir: config.dataDir },
     )
   }
   const lock = config.databaseUrl === undefined ? lockDataDir(config.dataDir, '`keys create --admin`') : undefined

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { loadAuditSigner } from '../audit/index.js'
-import { CountersignError } from '../core/index.js'
+import { LocalError } from '../core/index.js'
 import { GrantSigner } from '../grants/index.js'
 import { installKeyFile } from './load-signing-key.js'
 import { loadSigningKey, signingKeyFromPem, signingKeyId } from './index.js'
@@ -22,9 +22,9 @@ const refusalOf = (file: string): { message: string; details: Record<string, unk
   } catch (error) {
     thrown = error
   }
-  expect(thrown).toBeInstanceOf(CountersignError)
-  expect((thrown as CountersignError).code).toBe('config_invalid')
-  return thrown as CountersignError
+  expect(thrown).toBeInstanceOf(LocalError)
+  expect((thrown as LocalError).code).toBe('config_invalid')
+  return thrown as LocalError
 }
 
 const ed25519Pem = (): string => generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString()

@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto'
 import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
-import { CountersignError } from '../core/index.js'
+import { LocalError } from '../core/index.js'
 
 /** An Ed25519 key pair that signs for the gateway (grants, audit checkpoints). */
 export interface SigningKey {
@@ -24,7 +24,7 @@ export interface SigningKey {
  * So two gateways starting at once on one data directory agree on the key,
  * and no reader ever sees a half-written file.
  *
- * @throws CountersignError `config_invalid`, naming the file, when it cannot be
+ * @throws LocalError `config_invalid`, naming the file, when it cannot be
  * read or created or does not hold an Ed25519 private key.
  * @example
  * ```ts
@@ -40,21 +40,21 @@ export function loadSigningKey(file: string, name: string): SigningKey {
  * Reads an Ed25519 private key from PEM text. `source` names it in errors
  * ("The configured audit signing key").
  *
- * @throws CountersignError `config_invalid` when the text is not an Ed25519 private key.
+ * @throws LocalError `config_invalid` when the text is not an Ed25519 private key.
  */
 export function signingKeyFromPem(pem: string, source: string): SigningKey {
   let privateKey: KeyObject
   try {
     privateKey = createPrivateKey(pem)
   } catch (error) {
-    throw new CountersignError(
+    throw new LocalError(
       'config_invalid',
       `${source} is not a PEM private key (${(error as Error).message}); restore it from a backup, or replace it with an Ed25519 key (openssl genpkey -algorithm ed25519).`,
       { source },
     )
   }
   if (privateKey.asymmetricKeyType !== 'ed25519') {
-    throw new CountersignError(
+    throw new LocalError(
       'config_invalid',
       `${source} is a ${privateKey.asymmetricKeyType ?? 'unknown'} key; it must be an Ed25519 key (openssl genpkey -algorithm ed25519).`,
       { source },
@@ -129,9 +129,9 @@ function writeDurably(file: string, data: string): void {
   }
 }
 
-function fileProblem(action: 'read' | 'create', name: string, file: string, error: unknown): CountersignError {
+function fileProblem(action: 'read' | 'create', name: string, file: string, error: unknown): LocalError {
   const reason = (error as NodeJS.ErrnoException).code
-  return new CountersignError(
+  return new LocalError(
     'config_invalid',
     `Cannot ${action} the ${name} ${file}: ${(error as Error).message}. Check that this user may read and write the data directory.`,
     { file, ...(reason !== undefined ? { reason } : {}) },

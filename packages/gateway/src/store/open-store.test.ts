@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import { sql } from 'kysely'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { CountersignError } from '../core/index.js'
+import { CountersignError, LocalError } from '../core/index.js'
 import { isUniqueViolation, openStore } from './index.js'
 import type { Store } from './index.js'
 import { migrateToLatest } from './migrations.js'
@@ -282,7 +282,8 @@ describe('openStore on PostgreSQL', () => {
 
   it('refuses a schema name that is not a plain identifier', async () => {
     const error = await rejection(openStore({ databaseUrl: TEST_POSTGRES_URL, schema: 'x"; drop table y; --' }))
-    expect((error as CountersignError).code).toBe('config_invalid')
+    expect(error).toBeInstanceOf(LocalError)
+    expect((error as LocalError).code).toBe('config_invalid')
   })
 })
 

@@ -1,5 +1,5 @@
 import { Kysely, sql } from 'kysely'
-import { CountersignError } from '../core/index.js'
+import { CountersignError, LocalError } from '../core/index.js'
 import { SCHEMA_NAME, createPostgresBackend } from './postgres/postgres-backend.js'
 import { migrateToLatest } from './migrations.js'
 import type { Database } from './schema.js'
@@ -59,7 +59,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
 function backendFor(options: StoreOptions): StoreBackend {
   if ('dataDir' in options) return createSqliteBackend(options.dataDir)
   if (options.schema !== undefined && !SCHEMA_NAME.test(options.schema)) {
-    throw new CountersignError(
+    throw new LocalError(
       'config_invalid',
       `Invalid PostgreSQL schema name "${options.schema}": use lowercase letters, digits and underscores, starting with a letter or underscore.`,
       { schema: options.schema },
