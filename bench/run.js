@@ -160,7 +160,7 @@ async function main() {
         })
       // Let the long-poll park on the gateway before the vote, as a real waiting agent's would be.
       await new Promise((resolve) => setTimeout(resolve, 5))
-      await api(url, human, 'POST', `/v1/requests/${request.id}/votes`, { decision: 'approve' })
+      await api(url, human, 'POST', `/v1/requests/${request.id}/votes`, { decision: 'approve', digest: request.digest })
       const votedAt = performance.now()
       const view = await waiting
       if (view.status !== 'approved') throw new Error(`round ${i}: the waiter saw ${view.status}`)
